@@ -1,0 +1,27 @@
+"""What the API layer is given: the services, behind typed application keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from ketch.events import EventBus
+from ketch.images.service import ImageService
+from ketch.images.transfer import ImageTransfer
+
+
+@dataclass
+class Services:
+    images: ImageService
+    transfer: ImageTransfer
+    events: EventBus
+    #: where request bodies (archives, tarballs) are spooled before use
+    tmp_dir: Path
+    data_root: Path
+    engine_id: str
+    debug: bool = False
+
+
+SERVICES = web.AppKey("services", Services)

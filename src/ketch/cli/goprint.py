@@ -1,0 +1,364 @@
+"""Go ``fmt`` printing of the values that templates see.
+
+``--format`` output is compared by scripts with what the Docker CLI prints, and
+the Docker CLI prints through Go's ``fmt``: slices as ``[a b]``, maps as
+``map[k:v]`` with sorted keys, nil as ``<nil>``, floats in ``%v`` shortest form.
+This module holds that printing, and a small ``printf`` with Go's verbs.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+class NilList(list[Any]):
+    """A nil Go slice: prints ``[]`` but encodes to JSON ``null``.
+
+    Typed Docker structures turn JSON ``null`` into nil slices, which Go prints
+    as ``[]``; keeping the distinction makes ``{{.Config.Entrypoint}}`` print
+    ``[]`` while ``{{json .Config.Entrypoint}}`` still prints ``null``.
+    """
+
+
+class NilMap(dict[str, Any]):
+    """A nil Go map: prints ``map[]`` but encodes to JSON ``null``."""
+
+
+class NoValue:
+    """The invalid reflect.Value of Go templates: a missing map key; prints ``<no value>``."""
+
+    _instance: NoValue | None = None
+
+    def __new__(cls) -> NoValue:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "<no value>"
+
+
+NO_VALUE = NoValue()
+
+
+class TemplateObject:
+    """A value whose fields are computed (Docker's formatter contexts).
+
+    Subclasses list their field names in ``FIELDS``; each is a method without
+    arguments (or with arguments, for ``{{.Label "x"}}``-style calls).
+    """
+
+    #: Go type name used in "can't evaluate field X in type T" errors.
+    GO_TYPE = "*formatter.context"
+    FIELDS: tuple[str, ...] = ()
+
+    def template_field(self, name: str) -> Any:
+        """The bound method for ``name``, or ``None`` if the type has no such field."""
+        if name in self.FIELDS:
+            return getattr(self, name)
+        return None
+
+    def json_value(self) -> dict[str, Any]:
+        """The object as Docker marshals it: every argument-less field, keys sorted."""
+        out: dict[str, Any] = {}
+        for name in sorted(self.FIELDS):
+            method = getattr(self, name)
+            if getattr(method, "takes_args", False):
+                continue
+            out[name] = method()
+        return out
+
+
+def go_type_name(value: Any) -> str:
+    """A Go-looking type name, for error messages."""
+    if isinstance(value, TemplateObject):
+        return value.GO_TYPE
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float64"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "[]interface {}"
+    if isinstance(value, dict):
+        return "map[string]interface {}"
+    return "<nil>"
+
+
+def format_float(value: float, verb: str = "v", prec: int = -1) -> str:
+    """Go's ``%v``/``%g`` (shortest), ``%e`` and ``%f`` for a float."""
+    if value != value:
+        return "NaN"
+    if value in (float("inf"), float("-inf")):
+        return "+Inf" if value > 0 else "-Inf"
+    if verb == "f":
+        return f"{value:.{6 if prec < 0 else prec}f}"
+    if verb == "e":
+        return _go_exp(f"{value:.{6 if prec < 0 else prec}e}")
+    if prec >= 0:
+        return _go_exp(f"{value:.{max(prec, 1)}g}")
+    text = repr(value)
+    mantissa, _, exp_text = text.partition("e")
+    digits = mantissa.lstrip("-").replace(".", "")
+    if mantissa.endswith(".0"):
+        digits = digits[:-1]
+    lead = len(digits) - len(digits.lstrip("0"))
+    sig = digits.strip("0") or "0"
+    if "." in mantissa:
+        point = mantissa.lstrip("-").index(".")
+    else:
+        point = len(mantissa.lstrip("-"))
+    exponent = (int(exp_text) if exp_text else 0) + point - 1 - lead
+    if sig == "0":
+        return "-0" if text.startswith("-") else "0"
+    if exponent < -4 or exponent >= 6:
+        body = sig[0] + ("." + sig[1:] if len(sig) > 1 else "")
+        sign = "-" if value < 0 else ""
+        return f"{sign}{body}e{'-' if exponent < 0 else '+'}{abs(exponent):02d}"
+    return _plain_float(value)
+
+
+def _plain_float(value: float) -> str:
+    text = repr(value)
+    if "e" in text:
+        text = f"{value:f}".rstrip("0").rstrip(".")
+    if text.endswith(".0"):
+        text = text[:-2]
+    return text
+
+
+def _go_exp(text: str) -> str:
+    """Python writes ``1e+06`` already; make sure there are two exponent digits."""
+    if "e" not in text:
+        return text
+    mantissa, _, exp = text.partition("e")
+    sign = exp[0] if exp[0] in "+-" else "+"
+    digits = exp.lstrip("+-")
+    return f"{mantissa}e{sign}{int(digits):02d}"
+
+
+def go_str(value: Any, top: bool = True) -> str:
+    """``fmt.Sprint`` of one value, as a template's ``{{.}}`` prints it."""
+    if isinstance(value, str):
+        return value
+    if value is NO_VALUE:
+        return "<no value>"
+    if value is None:
+        return "<nil>"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return format_float(value)
+    if isinstance(value, dict):
+        items = " ".join(
+            f"{go_str(k, False)}:{go_str(value[k], False)}" for k in sorted(value, key=str)
+        )
+        return f"map[{items}]"
+    if isinstance(value, list | tuple):
+        return "[" + " ".join(go_str(v, False) for v in value) + "]"
+    if isinstance(value, TemplateObject):
+        return "&" + go_str(value.json_value(), False).replace("map[", "{", 1)
+    return str(value)
+
+
+def go_sprint(args: list[Any]) -> str:
+    """``fmt.Sprint``: spaces only between operands that are both non-strings."""
+    out: list[str] = []
+    prev_string = True
+    for i, arg in enumerate(args):
+        is_string = isinstance(arg, str)
+        if i > 0 and not is_string and not prev_string:
+            out.append(" ")
+        out.append(go_str(arg))
+        prev_string = is_string
+    return "".join(out)
+
+
+def go_sprintln(args: list[Any]) -> str:
+    """``fmt.Sprintln``: always spaces, then a newline."""
+    return " ".join(go_str(a) for a in args) + "\n"
+
+
+def go_quote(text: str) -> str:
+    """``strconv.Quote``: a double-quoted Go string literal."""
+    out = ['"']
+    for ch in text:
+        code = ord(ch)
+        if ch == '"':
+            out.append('\\"')
+        elif ch == "\\":
+            out.append("\\\\")
+        elif ch in _SIMPLE_ESCAPES:
+            out.append(_SIMPLE_ESCAPES[ch])
+        elif code < 0x20 or code == 0x7F:
+            out.append(f"\\x{code:02x}")
+        elif code < 0x80 or ch.isprintable():
+            out.append(ch)
+        elif code <= 0xFFFF:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
+    out.append('"')
+    return "".join(out)
+
+
+_SIMPLE_ESCAPES = {
+    "\a": "\\a",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\v": "\\v",
+}
+
+
+def go_json(value: Any, escape_html: bool = False) -> str:
+    """``encoding/json`` output of a template value (compact, UTF-8, no trailing newline)."""
+    text = json.dumps(_jsonable(value), ensure_ascii=False, separators=(",", ":"))
+    text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
+    if escape_html:
+        text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return text
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, NilList | NilMap) and not value:
+        return None
+    if value is NO_VALUE:
+        return None
+    if isinstance(value, TemplateObject):
+        return value.json_value()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+# --- printf -----------------------------------------------------------------
+
+
+def go_sprintf(fmt: str, args: list[Any]) -> str:
+    """``fmt.Sprintf`` for the common verbs: v s d q t x X o f e g c and %%."""
+    out: list[str] = []
+    i = 0
+    argi = 0
+    n = len(fmt)
+    while i < n:
+        ch = fmt[i]
+        if ch != "%":
+            j = fmt.find("%", i)
+            j = n if j < 0 else j
+            out.append(fmt[i:j])
+            i = j
+            continue
+        i += 1
+        flags = ""
+        while i < n and fmt[i] in "+-# 0":
+            flags += fmt[i]
+            i += 1
+        width = ""
+        while i < n and fmt[i].isdigit():
+            width += fmt[i]
+            i += 1
+        prec = -1
+        if i < n and fmt[i] == ".":
+            i += 1
+            digits = ""
+            while i < n and fmt[i].isdigit():
+                digits += fmt[i]
+                i += 1
+            prec = int(digits or "0")
+        if i >= n:
+            out.append("%!(NOVERB)")
+            break
+        verb = fmt[i]
+        i += 1
+        if verb == "%":
+            out.append("%")
+            continue
+        if argi >= len(args):
+            out.append(f"%!{verb}(MISSING)")
+            continue
+        arg = args[argi]
+        argi += 1
+        out.append(_pad(_format_one(verb, arg, flags, prec), flags, width, verb, arg))
+    if argi < len(args):
+        extra = ", ".join(f"{go_type_name(a)}={go_str(a)}" for a in args[argi:])
+        out.append(f"%!(EXTRA {extra})")
+    return "".join(out)
+
+
+def _pad(text: str, flags: str, width: str, verb: str, arg: Any) -> str:
+    if not width:
+        return text
+    w = int(width)
+    if len(text) >= w:
+        return text
+    if "-" in flags:
+        return text.ljust(w)
+    numeric = isinstance(arg, int | float) and not isinstance(arg, bool)
+    if "0" in flags and numeric and verb in "dfegxXov":
+        sign = text[0] if text[:1] in "+-" else ""
+        return sign + text[len(sign):].rjust(w - len(sign), "0")
+    return text.rjust(w)
+
+
+def _bad(verb: str, arg: Any) -> str:
+    return f"%!{verb}({go_type_name(arg)}={go_str(arg)})"
+
+
+def _format_one(verb: str, arg: Any, flags: str, prec: int) -> str:
+    is_num = isinstance(arg, int | float) and not isinstance(arg, bool)
+    if verb == "v":
+        if isinstance(arg, float):
+            return _sign(format_float(arg), flags)
+        if isinstance(arg, int) and not isinstance(arg, bool):
+            return _sign(str(arg), flags)
+        return go_str(arg)
+    if verb == "s":
+        if isinstance(arg, str):
+            return arg if prec < 0 else arg[:prec]
+        if isinstance(arg, list | tuple):
+            return "[" + " ".join(_format_one("s", a, flags, prec) for a in arg) + "]"
+        return _bad(verb, arg)
+    if verb == "q":
+        if isinstance(arg, str):
+            return go_quote(arg)
+        return _bad(verb, arg)
+    if verb == "t":
+        return ("true" if arg else "false") if isinstance(arg, bool) else _bad(verb, arg)
+    if verb in "dxXoc":
+        if not isinstance(arg, int) or isinstance(arg, bool):
+            if verb in "xX" and isinstance(arg, str):
+                text = arg.encode().hex()
+                return text.upper() if verb == "X" else text
+            return _bad(verb, arg)
+        if verb == "d":
+            return _sign(str(arg), flags)
+        if verb == "c":
+            return chr(arg)
+        body = format(abs(arg), {"x": "x", "X": "X", "o": "o"}[verb])
+        if "#" in flags:
+            body = {"x": "0x", "X": "0X", "o": "0"}[verb] + body
+        return ("-" if arg < 0 else "") + body
+    if verb in "feg":
+        if not is_num:
+            return _bad(verb, arg)
+        return _sign(format_float(float(arg), verb, prec), flags)
+    return f"%!{verb}({go_type_name(arg)}={go_str(arg)})"
+
+
+def _sign(text: str, flags: str) -> str:
+    if "+" in flags and not text.startswith("-"):
+        return "+" + text
+    if " " in flags and not text.startswith("-"):
+        return " " + text
+    return text

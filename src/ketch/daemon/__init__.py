@@ -1,0 +1,1 @@
+"""``ketchd``: configuration, wiring of services, start-up recovery, shutdown."""

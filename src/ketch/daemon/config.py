@@ -1,0 +1,105 @@
+"""Daemon configuration: command-line flags merged with ``daemon.json``.
+
+As in Docker, a directive given both as a flag and in the file is an error
+(rather than one silently winning), and unknown keys in the file are errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ketch.errors import InvalidArgument
+
+DEFAULT_SOCKET = "unix:///run/ketch.sock"
+DEFAULT_CONFIG_FILE = Path("/etc/ketch/daemon.json")
+LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
+
+
+@dataclass
+class DaemonConfig:
+    hosts: list[str] = field(default_factory=lambda: [DEFAULT_SOCKET])
+    data_root: Path = Path("/var/lib/ketch")
+    exec_root: Path = Path("/run/ketch")
+    pidfile: Path = Path("/run/ketchd.pid")
+    log_level: str = "info"
+    debug: bool = False
+
+
+# daemon.json key -> (attribute, converter)
+_FILE_KEYS: dict[str, tuple[str, Any]] = {
+    "hosts": ("hosts", lambda v: [str(x) for x in v]),
+    "data-root": ("data_root", Path),
+    "exec-root": ("exec_root", Path),
+    "pidfile": ("pidfile", Path),
+    "log-level": ("log_level", str),
+    "debug": ("debug", bool),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ketchd", description="ketch daemon: a Docker-compatible container engine")
+    parser.add_argument("-H", "--host", dest="hosts", action="append",
+                        help=f"daemon socket to listen on (default {DEFAULT_SOCKET})")
+    parser.add_argument("--data-root", help="root of persistent state (default /var/lib/ketch)")
+    parser.add_argument("--exec-root", help="root of runtime state (default /run/ketch)")
+    parser.add_argument("-p", "--pidfile", help="path of the pid file (default /run/ketchd.pid)")
+    parser.add_argument("-l", "--log-level", choices=LOG_LEVELS, help="log level (default info)")
+    parser.add_argument("-D", "--debug", action="store_true", default=None,
+                        help="enable debug mode")
+    parser.add_argument("--config-file", default=str(DEFAULT_CONFIG_FILE),
+                        help=f"daemon configuration file (default {DEFAULT_CONFIG_FILE})")
+    parser.add_argument("-v", "--version", action="store_true", help="print version and exit")
+    return parser
+
+
+def load_config(args: argparse.Namespace) -> DaemonConfig:
+    config = DaemonConfig()
+    from_file = _read_file(Path(args.config_file))
+    flags = {
+        "hosts": args.hosts, "data-root": args.data_root, "exec-root": args.exec_root,
+        "pidfile": args.pidfile, "log-level": args.log_level, "debug": args.debug,
+    }
+    clashes = [f"{key}: (from flag: {flags[key]}, from file: {from_file[key]})"
+               for key in from_file if flags.get(key) is not None]
+    if clashes:
+        raise InvalidArgument(
+            f"unable to configure the daemon with file {args.config_file}: the following "
+            f"directives are specified both as a flag and in the configuration file: "
+            + ", ".join(clashes))
+    for key, (attribute, convert) in _FILE_KEYS.items():
+        value = flags[key] if flags[key] is not None else from_file.get(key)
+        if value is not None:
+            setattr(config, attribute, convert(value))
+    if config.debug:
+        config.log_level = "debug"
+    if config.log_level not in LOG_LEVELS:
+        raise InvalidArgument(f"invalid log level: {config.log_level!r}")
+    config.data_root = config.data_root.absolute()
+    config.exec_root = config.exec_root.absolute()
+    return config
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise InvalidArgument(f"unable to read configuration file {path}: {exc}") from None
+    try:
+        data = json.loads(text) if text.strip() else {}
+    except ValueError as exc:
+        raise InvalidArgument(f"invalid configuration file {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise InvalidArgument(f"invalid configuration file {path}: expected a JSON object")
+    unknown = sorted(k for k in data if k not in _FILE_KEYS)
+    if unknown:
+        raise InvalidArgument(
+            f"invalid configuration file {path}: the following directives don't match any "
+            f"configuration option: {', '.join(unknown)}")
+    return data

@@ -1,0 +1,65 @@
+"""Wiring: build every store and service from the configuration, and run the
+start-up recovery that makes the data root consistent again after a crash."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from ketch.api.keys import Services
+from ketch.content import ContentStore
+from ketch.daemon.config import DaemonConfig
+from ketch.events import EventBus
+from ketch.images.service import ImageService
+from ketch.images.store import ImageStore
+from ketch.images.transfer import ImageTransfer
+from ketch.layers.store import LayerStore
+from ketch.store import Database
+from ketch.store.images import ImageMetadata
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Engine:
+    config: DaemonConfig
+    db: Database
+    services: Services
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def _engine_id(data_root: Path) -> str:
+    path = data_root / "engine-id"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        value = str(uuid.uuid4())
+        path.write_text(value + "\n")
+        return value
+
+
+def build_engine(config: DaemonConfig) -> Engine:
+    data_root = config.data_root
+    data_root.mkdir(parents=True, exist_ok=True, mode=0o710)
+    config.exec_root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp_dir = data_root / "tmp"
+    shutil.rmtree(tmp_dir, ignore_errors=True)  # spooled uploads of a previous run
+    tmp_dir.mkdir(mode=0o700)
+    db = Database(data_root / "ketch.db")
+    content = ContentStore(data_root / "content")
+    layers = LayerStore(data_root / "layers")
+    store = ImageStore(ImageMetadata(db), content, layers)
+    store.collect_garbage()
+    events = EventBus()
+    images = ImageService(store, events)
+    services = Services(
+        images=images, transfer=ImageTransfer(images, tmp_dir), events=events,
+        tmp_dir=tmp_dir, data_root=data_root, engine_id=_engine_id(data_root),
+        debug=config.log_level == "debug",
+    )
+    return Engine(config=config, db=db, services=services)

@@ -1,0 +1,1 @@
+"""Image service: resolve, list, inspect, tag, remove, prune, save, load, import."""

@@ -1,0 +1,265 @@
+"""The image store: the one place that adds and removes images and layers.
+
+Invariants it keeps, whatever crashes in between:
+
+* a layer row exists only once its tar blob (keyed by diff ID, verified) and
+  its unpacked snapshot are on disk;
+* an image row exists only once its config blob and all its layer rows exist;
+* anything not reachable from an image row (layers, blobs, snapshot dirs) is
+  garbage. ``collect_garbage()`` removes it; the daemon runs it at start-up,
+  when no operation is in flight, which is what cleans up after a ``kill -9``
+  in the middle of a load.
+
+While an operation runs, the layers it has created but not yet tied to an
+image are *leased*, so a concurrent ``rmi`` does not collect them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from ketch.content import ContentStore
+from ketch.errors import InvalidArgument
+from ketch.layers.store import LayerStore
+from ketch.oci.chain import chain_ids
+from ketch.oci.image import ImageConfig, decode_config
+from ketch.oci.reference import Reference
+from ketch.store.images import ImageMetadata, ImageRow, LayerRow, RefRow
+
+log = logging.getLogger(__name__)
+
+#: Opens the uncompressed tar of layer ``i`` of an image being added.
+LayerOpener = Callable[[int], BinaryIO]
+
+
+class ImageStore:
+    def __init__(self, meta: ImageMetadata, content: ContentStore, layers: LayerStore) -> None:
+        self.meta = meta
+        self.content = content
+        self.layers = layers
+        self._leases: Counter[str] = Counter()
+        self._layer_locks: dict[str, asyncio.Lock] = {}
+        #: serialises changes to images/refs and garbage collection
+        self.lock = asyncio.Lock()
+
+    # -- adding -------------------------------------------------------------------
+    @contextmanager
+    def lease(self) -> Iterator[Lease]:
+        """Protect what the operation adds until the block ends; then remove
+        whatever of it no image references (the operation failed part way)."""
+        held = Lease()
+        try:
+            yield held
+        finally:
+            self._leases.subtract(held.chain_ids)
+            for chain_id in held.chain_ids:
+                if self._leases[chain_id] <= 0:
+                    del self._leases[chain_id]
+            self._release(held)
+
+    def hold(self, lease: Lease, chain_ids: list[str]) -> None:
+        for chain_id in chain_ids:
+            if chain_id not in lease.chain_ids:
+                lease.chain_ids.add(chain_id)
+                self._leases[chain_id] += 1
+
+    def _release(self, lease: Lease) -> None:
+        used = self.referenced_layers()
+        orphans = [row for chain_id in lease.chain_ids
+                   if chain_id not in used and (row := self.meta.layer(chain_id)) is not None]
+        orphans.sort(key=lambda row: len(self.layer_chain(row.chain_id)), reverse=True)
+        self._remove_layers(orphans)
+        for digest in lease.blobs | {row.diff_id for row in orphans}:
+            self.discard_blob_if_unused(digest)
+
+    def discard_blob_if_unused(self, digest: str) -> None:
+        if self.meta.image(digest) is not None or digest in self._leased_blobs():
+            return
+        if any(row.diff_id == digest for row in self.meta.layers()):
+            return
+        self.content.delete(digest)
+
+    def _leased_blobs(self) -> set[str]:
+        return {row.diff_id for c in self._leases if (row := self.meta.layer(c)) is not None}
+
+    async def ensure_layers(
+        self, diff_ids: list[str], open_layer: LayerOpener, lease: Lease,
+        on_layer: Callable[[int, bool], None] | None = None,
+    ) -> list[LayerRow]:
+        """Make sure every layer of ``diff_ids`` is stored and unpacked.
+
+        ``on_layer(i, existed)`` is called as each layer is settled, for progress.
+        """
+        rows: list[LayerRow] = []
+        parent: str | None = None
+        for index, (diff_id, chain_id) in enumerate(zip(diff_ids, chain_ids(diff_ids),
+                                                        strict=True)):
+            self.hold(lease, [chain_id])
+            lease.blobs.add(diff_id)
+            lock = self._layer_locks.setdefault(chain_id, asyncio.Lock())
+            async with lock:
+                row = self.meta.layer(chain_id)
+                existed = row is not None
+                if row is None:
+                    row = await self._add_layer(chain_id, diff_id, parent, index, open_layer)
+            if on_layer is not None:
+                on_layer(index, existed)
+            rows.append(row)
+            parent = chain_id
+        return rows
+
+    async def _add_layer(
+        self, chain_id: str, diff_id: str, parent: str | None, index: int,
+        open_layer: LayerOpener,
+    ) -> LayerRow:
+        if not self.content.exists(diff_id):
+            def store_blob() -> None:
+                with open_layer(index) as source:
+                    try:
+                        self.content.put_stream(source, expected=diff_id)
+                    except InvalidArgument as exc:
+                        raise InvalidArgument(f"layer {index + 1}: {exc.message}") from None
+            await asyncio.to_thread(store_blob)
+        if self.layers.exists(chain_id):
+            self.layers.remove(chain_id)  # a leftover without a row: redo it
+        blob = self.content.path(diff_id)
+        result = await asyncio.to_thread(self.layers.create, chain_id, blob)
+        row = LayerRow(chain_id=chain_id, diff_id=diff_id, parent=parent, size=result.size)
+        with self.meta.db.transaction() as conn:
+            self.meta.insert_layer(conn, row)
+        return row
+
+    def put_config(self, raw: bytes) -> tuple[str, ImageConfig]:
+        config = decode_config(raw)
+        return self.content.put(raw), config
+
+    async def commit_image(
+        self, raw_config: bytes, layers: list[LayerRow], refs: list[Reference],
+        parent: str = "",
+    ) -> tuple[str, list[tuple[Reference, str]]]:
+        """Store the config and the image row, then point ``refs`` at it.
+
+        Returns the image ID and, for each ref that pointed at another image
+        before, that ref and the old image ID.
+        """
+        image_id, config = await asyncio.to_thread(self.put_config, raw_config)
+        if config.rootfs.diff_ids != [layer.diff_id for layer in layers]:
+            raise InvalidArgument("image config does not match its layers (rootfs.diff_ids)")
+        row = ImageRow(
+            id=image_id, created=config.created or "", size=sum(layer.size for layer in layers),
+            top_layer=layers[-1].chain_id if layers else None, parent=parent,
+            added_ns=time.time_ns(),
+        )
+        replaced: list[tuple[Reference, str]] = []
+        async with self.lock:
+            with self.meta.db.transaction() as conn:
+                self.meta.insert_image(conn, row)
+                for ref in refs:
+                    old = self.meta.set_ref(conn, _ref_row(ref, image_id))
+                    if old is not None:
+                        replaced.append((ref, old))
+        return image_id, replaced
+
+    # -- removing -----------------------------------------------------------------
+    def layer_chain(self, top: str | None) -> list[LayerRow]:
+        """Layers of a stack, bottom first."""
+        chain: list[LayerRow] = []
+        while top is not None:
+            row = self.meta.layer(top)
+            if row is None:
+                break
+            chain.append(row)
+            top = row.parent
+        chain.reverse()
+        return chain
+
+    def referenced_layers(self) -> set[str]:
+        by_id = {row.chain_id: row for row in self.meta.layers()}
+        used: set[str] = set(self._leases)
+        for image in self.meta.images():
+            top = image.top_layer
+            while top is not None and top not in used:
+                used.add(top)
+                row = by_id.get(top)
+                top = row.parent if row else None
+        return used
+
+    def delete_image(self, image_id: str) -> list[LayerRow]:
+        """Remove an image row, its refs, and the layers only it used.
+
+        Call with ``self.lock`` held. Returns the removed layers, top first.
+        """
+        image = self.meta.image(image_id)
+        if image is None:
+            return []
+        with self.meta.db.transaction() as conn:
+            self.meta.delete_image(conn, image_id)
+        used = self.referenced_layers()
+        removed = [row for row in reversed(self.layer_chain(image.top_layer))
+                   if row.chain_id not in used]
+        self._remove_layers(removed)
+        still_used_blobs = {row.diff_id for row in self.meta.layers()}
+        for row in removed:
+            if row.diff_id not in still_used_blobs:
+                self.content.delete(row.diff_id)
+        self.content.delete(image_id)
+        return removed
+
+    def _remove_layers(self, top_first: list[LayerRow]) -> None:
+        for row in top_first:
+            with self.meta.db.transaction() as conn:
+                self.meta.delete_layer(conn, row.chain_id)
+            self.layers.remove(row.chain_id)
+
+    def collect_garbage(self) -> dict[str, int]:
+        """Remove everything no image references. Only safe with nothing in flight."""
+        removed_ingests = self.content.cleanup_ingests()
+        self.layers.cleanup_incomplete()
+        used = self.referenced_layers()
+        rows = self.meta.layers()
+        by_id = {row.chain_id: row for row in rows}
+        depth = {row.chain_id: _depth(row, by_id) for row in rows}
+        orphans = sorted((r for r in rows if r.chain_id not in used),
+                         key=lambda r: depth[r.chain_id], reverse=True)
+        self._remove_layers(orphans)
+        known = {row.chain_id for row in self.meta.layers()}
+        stray_dirs = [c for c in self.layers.list() if c not in known]
+        for chain_id in stray_dirs:
+            self.layers.remove(chain_id)
+        live_blobs = {row.diff_id for row in self.meta.layers()}
+        live_blobs.update(image.id for image in self.meta.images())
+        stray_blobs = [d for d in self.content.list() if d not in live_blobs]
+        for digest in stray_blobs:
+            self.content.delete(digest)
+        stats = {"ingests": removed_ingests, "layers": len(orphans),
+                 "snapshots": len(stray_dirs), "blobs": len(stray_blobs)}
+        if any(stats.values()):
+            log.info("garbage collected %s", stats)
+        return stats
+
+
+def _depth(row: LayerRow, by_id: dict[str, LayerRow]) -> int:
+    depth = 0
+    parent = row.parent
+    while parent is not None and parent in by_id:
+        depth += 1
+        parent = by_id[parent].parent
+    return depth
+
+
+@dataclass
+class Lease:
+    chain_ids: set[str] = field(default_factory=set)
+    blobs: set[str] = field(default_factory=set)
+
+
+def _ref_row(ref: Reference, image_id: str) -> RefRow:
+    return RefRow(ref=str(ref), image_id=image_id,
+                  kind="digest" if ref.digest else "tag", added_ns=time.time_ns())

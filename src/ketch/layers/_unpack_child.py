@@ -1,0 +1,380 @@
+"""Child process that unpacks one layer tar from stdin inside a chroot.
+
+Run as ``python -I _unpack_child.py TARGET`` by :mod:`ketch.layers.extract`,
+never imported by the daemon. It chroots into TARGET before reading a single
+tar header, so whatever the archive contains (``..`` names, symlinks to
+``/`` followed by entries below them, hard links to host files) the kernel
+resolves every path inside the layer directory. That is the same defence as
+Docker's chrootarchive; the name checks below are a second line that turns
+an escape attempt into a clear error instead of a silently relocated file.
+
+The conversion is the one overlay2 applies when it stores a layer's diff:
+``.wh.NAME`` becomes a 0/0 character device NAME and ``.wh..wh..opq`` the
+``trusted.overlay.opaque=y`` xattr on its directory, so the result can be
+used directly as an overlayfs lower directory.
+
+Only the standard library is used, and every module is imported before the
+chroot: after it, nothing outside the layer can be imported. Paths are
+handled as bytes (tar names are decoded as UTF-8 with surrogateescape and
+encoded back) so the outcome does not depend on the child's locale.
+
+Protocol: stdin is the uncompressed tar. On success one JSON object
+``{"size": N, "entries": N, "warnings": [...]}`` is written to stdout and the
+exit status is 0. On failure one line naming the problem is written to
+stderr and the exit status is 2 for a bad archive, 3 for a host failure
+(disk full, I/O error, missing privilege).
+"""
+
+from __future__ import annotations
+
+import encodings.ascii
+import encodings.latin_1
+import encodings.utf_8  # noqa: F401
+import errno
+import io
+import json
+import os
+import posixpath
+import shutil
+import stat
+import sys
+import tarfile
+from collections.abc import Callable
+from tarfile import (  # type: ignore[attr-defined]  # real since 3.2, absent from typeshed
+    EmptyHeaderError,
+    EOFHeaderError,
+)
+from typing import Self
+
+EXIT_BAD_ARCHIVE = 2
+EXIT_HOST_FAILURE = 3
+
+WHITEOUT_PREFIX = b".wh."
+WHITEOUT_META_PREFIX = b".wh..wh."
+WHITEOUT_OPAQUE = b".wh..wh..opq"
+#: aufs kept hard-link targets here; old layers still contain it.
+AUFS_LINK_DIR = b".wh..wh.plnk"
+OPAQUE_XATTR = "trusted.overlay.opaque"
+XATTR_PAX_PREFIX = "SCHILY.xattr."
+
+#: errno values that mean "this host cannot do it", not "this archive is bad".
+HOST_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS, errno.ENOMEM, errno.EMFILE,
+     errno.ENFILE}
+)
+
+CHUNK = 1 << 20
+MAX_WARNINGS = 20
+
+
+class BadArchive(Exception):
+    """The archive is malformed or tries to escape; the message names the entry."""
+
+
+class HostFailure(Exception):
+    """The archive is fine but the host failed to store it."""
+
+
+class StrictTarInfo(tarfile.TarInfo):
+    """A TarInfo whose reader treats a damaged header as an error.
+
+    tarfile ends the archive silently at a bad checksum or a header cut
+    short anywhere but at offset 0; Docker (Go's archive/tar) reports both.
+    A zero block (the end-of-archive marker) or a clean end of stream at a
+    header boundary still ends the archive normally.
+    """
+
+    @classmethod
+    def fromtarfile(cls, tar: tarfile.TarFile) -> Self:
+        try:
+            return super().fromtarfile(tar)
+        except (EOFHeaderError, EmptyHeaderError):
+            raise
+        except tarfile.HeaderError as e:
+            raise tarfile.ReadError(f"{e} at offset {tar.offset}") from None
+
+
+def show(name: bytes) -> str:
+    """A one-line, quoted rendering of an entry name for error messages."""
+    return json.dumps(name.decode("utf-8", "surrogateescape"))
+
+
+def clean(name: str, what: str) -> bytes:
+    """*name* as a path relative to the layer root, or BadArchive if it escapes.
+
+    A leading ``/`` is dropped (as Docker does), so ``/etc/x`` lands at
+    ``etc/x`` inside the layer; anything that still climbs above the root
+    with ``..`` after normalisation is refused rather than clamped, because
+    a layer that tries it is hostile or broken.
+    """
+    raw = name.encode("utf-8", "surrogateescape")
+    rel = posixpath.normpath(raw.lstrip(b"/") or b".")
+    if rel == b".." or rel.startswith(b"../"):
+        raise BadArchive(f"{what} {show(raw)} escapes the layer root")
+    return rel
+
+
+def nanoseconds(member: tarfile.TarInfo) -> int:
+    """The entry's mtime in nanoseconds, exact for PAX fractional times."""
+    text = member.pax_headers.get("mtime")
+    if text:
+        whole, _, frac = text.partition(".")
+        try:
+            sign = -1 if whole.startswith("-") else 1
+            ns = abs(int(whole or "0")) * 1_000_000_000 + int((frac + "000000000")[:9] or "0")
+            return sign * ns
+        except ValueError:
+            pass
+    return int(member.mtime * 1_000_000_000)
+
+
+class Unpacker:
+    """Applies tar entries to the current root (the chroot'ed layer dir)."""
+
+    def __init__(self) -> None:
+        self.size = 0
+        self.entries = 0
+        self.warnings: list[str] = []
+        self.dirs: list[tuple[bytes, int]] = []
+        self.saw_aufs_links = False
+
+    def warn(self, message: str) -> None:
+        if len(self.warnings) < MAX_WARNINGS:
+            self.warnings.append(message)
+
+    def run(self, stream: io.BufferedReader[io.FileIO]) -> None:
+        if not stream.peek(1):
+            return  # an empty stream is an empty layer, as in Docker
+        with tarfile.open(fileobj=stream, mode="r|", tarinfo=StrictTarInfo,
+                          encoding="utf-8", errors="surrogateescape") as tf:
+            while True:
+                member = tf.next()
+                if member is None:
+                    break
+                # Stream mode keeps every header in tf.members; a layer can
+                # have hundreds of thousands of entries and we never look back.
+                tf.members.clear()  # type: ignore[attr-defined]  # real, not in typeshed
+                self.entries += 1
+                self.apply(tf, member)
+        self.finish()
+
+    def apply(self, tf: tarfile.TarFile, member: tarfile.TarInfo) -> None:
+        path = clean(member.name, "entry")
+        base = posixpath.basename(path)
+        top = path.split(b"/", 1)[0]
+
+        if top.startswith(WHITEOUT_META_PREFIX) and top != WHITEOUT_OPAQUE:
+            # aufs metadata at the root: keep only the hard-link targets,
+            # which later entries may link to; the dir goes at the end.
+            if top != AUFS_LINK_DIR or not member.isreg():
+                return
+            self.saw_aufs_links = True
+        elif base == WHITEOUT_OPAQUE:
+            self.guard(path, lambda: self.opaque(posixpath.dirname(path) or b"."))
+            return
+        elif base.startswith(WHITEOUT_META_PREFIX):
+            return
+        elif base.startswith(WHITEOUT_PREFIX):
+            self.guard(path, lambda: self.whiteout(path, base, member))
+            return
+
+        if member.isreg():
+            self.size += member.size
+        self.guard(path, lambda: self.create(tf, member, path))
+
+    @staticmethod
+    def guard(path: bytes, action: Callable[[], None]) -> None:
+        """Run *action*, attributing an OSError to the entry being applied."""
+        try:
+            action()
+        except OSError as e:
+            message = f"entry {show(path)}: {e.strerror or e}"
+            if e.errno in HOST_ERRNOS:
+                raise HostFailure(message) from None
+            raise BadArchive(message) from None
+
+    # -- whiteouts ---------------------------------------------------------
+
+    def opaque(self, directory: bytes) -> None:
+        if not os.path.lexists(directory):
+            os.makedirs(directory, 0o755)
+        os.setxattr(directory, OPAQUE_XATTR, b"y")
+
+    def whiteout(self, path: bytes, base: bytes, member: tarfile.TarInfo) -> None:
+        name = base[len(WHITEOUT_PREFIX):]
+        if name in (b".", b".."):
+            raise BadArchive(f"whiteout {show(path)} names no file")
+        hidden = posixpath.join(posixpath.dirname(path), name)
+        self.ensure_parent(hidden)
+        self.remove(hidden)
+        os.mknod(hidden, stat.S_IFCHR, os.makedev(0, 0))
+        os.lchown(hidden, member.uid, member.gid)
+
+    # -- everything else ---------------------------------------------------
+
+    def create(self, tf: tarfile.TarFile, member: tarfile.TarInfo, path: bytes) -> None:
+        if path == b"." and not member.isdir():
+            raise BadArchive(f"entry {show(path)} would replace the layer root")
+        self.ensure_parent(path)
+        try:
+            existing = os.lstat(path)
+        except FileNotFoundError:
+            existing = None
+        if existing is not None and not (member.isdir() and stat.S_ISDIR(existing.st_mode)):
+            self.remove(path)
+            existing = None
+
+        mtime = nanoseconds(member)
+        if member.isreg():
+            self.write_file(tf, member, path, mtime)
+            return
+        if member.islnk():
+            self.hard_link(member, path)
+            return
+        if member.isdir():
+            if existing is None:
+                os.mkdir(path, 0o700)
+            self.dirs.append((path, mtime))
+        elif member.issym():
+            os.symlink(member.linkname.encode("utf-8", "surrogateescape"), path)
+        elif member.ischr() or member.isblk():
+            kind = stat.S_IFCHR if member.ischr() else stat.S_IFBLK
+            os.mknod(path, kind | 0o600, os.makedev(member.devmajor, member.devminor))
+        elif member.isfifo():
+            os.mkfifo(path, 0o600)
+        else:
+            raise BadArchive(f"entry {show(path)} has unsupported type {member.type!r}")
+        os.lchown(path, member.uid, member.gid)
+        if not member.issym():
+            os.chmod(path, member.mode)
+        self.set_xattrs(member, path, path)
+        if not member.isdir():
+            os.utime(path, ns=(mtime, mtime), follow_symlinks=False)
+
+    def write_file(self, tf: tarfile.TarFile, member: tarfile.TarInfo, path: bytes,
+                   mtime: int) -> None:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
+                     0o600)
+        try:
+            data = tf.extractfile(member)
+            if data is None:
+                raise BadArchive(f"entry {show(path)} has no data")
+            while True:
+                chunk = data.read(CHUNK)
+                if not chunk:
+                    break
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(fd, view):]
+            # chown clears setuid bits and file capabilities, so it goes
+            # first, then the mode, then xattrs (security.capability).
+            os.fchown(fd, member.uid, member.gid)
+            os.fchmod(fd, member.mode)
+            self.set_xattrs(member, path, fd)
+            os.utime(fd, ns=(mtime, mtime))
+        finally:
+            os.close(fd)
+
+    @staticmethod
+    def hard_link(member: tarfile.TarInfo, path: bytes) -> None:
+        source = clean(member.linkname, "hard link target")
+        if source == b".":
+            raise BadArchive(f"hard link {show(path)} points at the layer root")
+        # The inode already carries its metadata from its own entry.
+        os.link(source, path, follow_symlinks=False)
+
+    def set_xattrs(self, member: tarfile.TarInfo, path: bytes, target: bytes | int) -> None:
+        """Apply PAX ``SCHILY.xattr.*`` records to *target* (a path or an fd).
+
+        A path is never followed: it is the entry itself, maybe a symlink.
+        """
+        for key, value in member.pax_headers.items():
+            if not key.startswith(XATTR_PAX_PREFIX):
+                continue
+            attr = key[len(XATTR_PAX_PREFIX):]
+            if attr.startswith("trusted.overlay."):
+                # Overlay metadata comes only from whiteout conversion: a
+                # layer must not forge redirects, origins or opacity.
+                self.warn(f"ignored xattr {attr} on {show(path)}")
+                continue
+            raw = value.encode("utf-8", "surrogateescape")
+            try:
+                os.setxattr(target, attr, raw, follow_symlinks=isinstance(target, int))
+            except OSError as e:
+                # As Docker: not every filesystem takes every namespace
+                # (user.* is refused on symlinks and devices).
+                if e.errno not in (errno.ENOTSUP, errno.EPERM):
+                    raise
+                self.warn(f"could not set xattr {attr} on {show(path)}: {e.strerror}")
+
+    # -- helpers -----------------------------------------------------------
+
+    @staticmethod
+    def ensure_parent(path: bytes) -> None:
+        parent = posixpath.dirname(path)
+        if parent and not os.path.lexists(parent):
+            os.makedirs(parent, 0o755, exist_ok=True)
+
+    @staticmethod
+    def remove(path: bytes) -> None:
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return
+        if stat.S_ISDIR(st.st_mode):
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+
+    def finish(self) -> None:
+        if self.saw_aufs_links:
+            shutil.rmtree(AUFS_LINK_DIR, ignore_errors=True)
+        # Directory times last: creating children changed them.
+        for path, mtime in self.dirs:
+            try:
+                os.utime(path, ns=(mtime, mtime), follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # removed by a later entry
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        sys.stderr.write("usage: _unpack_child.py TARGET\n")
+        return EXIT_HOST_FAILURE
+    stream = io.BufferedReader(io.FileIO(0, "rb", closefd=False), buffer_size=1 << 16)
+    try:
+        os.chroot(argv[1])
+        os.chdir("/")
+        os.umask(0)
+    except OSError as e:
+        sys.stderr.write(f"cannot enter layer directory {argv[1]}: {e.strerror}\n")
+        return EXIT_HOST_FAILURE
+    unpacker = Unpacker()
+    try:
+        unpacker.run(stream)
+        # Read what follows the end-of-archive marker so the writer sees
+        # the whole stream consumed (it may be hashing it as it feeds us).
+        while stream.read(CHUNK):
+            pass
+    except BadArchive as e:
+        return fail(str(e), EXIT_BAD_ARCHIVE)
+    except tarfile.TarError as e:
+        return fail(f"bad tar archive: {e}", EXIT_BAD_ARCHIVE)
+    except HostFailure as e:
+        return fail(str(e), EXIT_HOST_FAILURE)
+    except OSError as e:
+        return fail(f"reading the layer: {e}", EXIT_HOST_FAILURE)
+    except Exception as e:
+        return fail(f"unexpected {type(e).__name__}: {e}", EXIT_HOST_FAILURE)
+    sys.stdout.write(json.dumps({"size": unpacker.size, "entries": unpacker.entries,
+                                 "warnings": unpacker.warnings}) + "\n")
+    return 0
+
+
+def fail(message: str, status: int) -> int:
+    sys.stderr.write(" ".join(message.split()) + "\n")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

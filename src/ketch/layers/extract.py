@@ -1,0 +1,141 @@
+"""Unpack an image layer tar into a directory usable as an overlayfs lower dir.
+
+The work happens in a child process (``_unpack_child.py``) that chroots into
+the target before it reads the archive, so no entry of a hostile layer can
+reach a path outside the target whatever names, symlinks or hard links it
+uses. The daemon itself is a multi-threaded asyncio process, so it never
+forks to do this: it starts a fresh interpreter and streams the tar to it
+over a pipe (or hands it the file directly).
+
+:func:`extract_layer` blocks until the layer is unpacked; call it from a
+worker thread, never on the event loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, BinaryIO
+
+from ketch.errors import InternalError, InvalidArgument
+
+_CHILD = Path(__file__).with_name("_unpack_child.py")
+_EXIT_BAD_ARCHIVE = 2
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractResult:
+    """What unpacking a layer produced.
+
+    ``size`` is the sum of the sizes of the regular files in the tar, which
+    is what Docker reports as a layer's size. ``warnings`` lists xattrs that
+    could not be applied or were dropped (at most a few, for the log).
+    """
+
+    size: int
+    entries: int
+    warnings: tuple[str, ...] = ()
+
+
+def extract_layer(source: Path | BinaryIO, target: Path) -> ExtractResult:
+    """Unpack the uncompressed layer tar *source* into the directory *target*.
+
+    *source* is a path to a tar file or a binary stream positioned at the
+    start of the tar; a stream is read to its end (so a caller hashing it as
+    it goes sees every byte) unless extraction fails first. *target* must be
+    an existing directory, normally empty; entries replace what is there.
+
+    Raises InvalidArgument naming the problem when the archive is corrupt,
+    truncated or tries to write outside *target* (the caller then deletes
+    *target*: it may hold part of the layer), InternalError when the host
+    fails (disk full, not root). Errors raised while reading *source*
+    propagate unchanged.
+    """
+    if not target.is_dir():
+        raise InternalError(f"layer target {target} is not a directory")
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        if isinstance(source, Path):
+            try:
+                tar = source.open("rb")
+            except OSError as e:
+                raise InvalidArgument(f"cannot open layer archive {source}: {e.strerror}") from e
+            with tar:
+                proc = _spawn(target, tar, out, err)
+                status = proc.wait()
+        else:
+            proc = _spawn(target, subprocess.PIPE, out, err)
+            status = _feed(proc, source)
+        return _result(status, out, err)
+
+
+def _spawn(target: Path, stdin: IO[bytes] | int, out: IO[bytes],
+           err: IO[bytes]) -> subprocess.Popen[bytes]:
+    """Start the chroot'ed unpacker on *target*.
+
+    ``-I`` keeps the child's imports to the interpreter's own (no
+    PYTHONPATH, no user site, no script directory on sys.path); the empty
+    environment leaves nothing of the daemon's behind. Its output goes to
+    temporary files so a chatty child can never block on a full pipe while
+    we block on feeding it.
+    """
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-I", str(_CHILD), os.fspath(target)],
+            stdin=stdin, stdout=out, stderr=err, cwd=target, env={}, close_fds=True,
+        )
+    except OSError as e:
+        raise InternalError(f"cannot start the layer unpacker: {e}") from e
+
+
+def _feed(proc: subprocess.Popen[bytes], source: BinaryIO) -> int:
+    """Copy *source* to the child's stdin and wait for it to exit.
+
+    If the child stops reading (it failed, and its status says why), the
+    copy stops; if reading *source* fails, the child is killed and the
+    source's error propagates.
+    """
+    stdin = proc.stdin
+    assert stdin is not None
+    with contextlib.suppress(OSError):
+        # A bigger pipe means fewer context switches per megabyte.
+        fcntl.fcntl(stdin.fileno(), fcntl.F_SETPIPE_SZ, _CHUNK)
+    try:
+        with contextlib.suppress(BrokenPipeError):
+            while chunk := source.read(_CHUNK):
+                stdin.write(chunk)
+        with contextlib.suppress(BrokenPipeError):
+            stdin.close()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    return proc.wait()
+
+
+def _result(status: int, out: IO[bytes], err: IO[bytes]) -> ExtractResult:
+    err.seek(0)
+    message = err.read(4096).decode("utf-8", "replace").strip().splitlines()
+    problem = message[-1] if message else ""
+    if status == _EXIT_BAD_ARCHIVE:
+        raise InvalidArgument(f"invalid layer archive: {problem or 'rejected'}")
+    if status != 0:
+        detail = problem or (f"killed by signal {-status}" if status < 0 else f"status {status}")
+        raise InternalError(f"layer extraction failed: {detail}")
+    out.seek(0)
+    try:
+        report = json.loads(out.read())
+        return ExtractResult(size=int(report["size"]), entries=int(report["entries"]),
+                             warnings=tuple(str(w) for w in report["warnings"]))
+    except (ValueError, KeyError, TypeError) as e:
+        raise InternalError(f"layer unpacker gave an unreadable report: {e}") from e
+
+
+__all__ = ["ExtractResult", "extract_layer"]

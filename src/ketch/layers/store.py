@@ -1,0 +1,242 @@
+"""Layer snapshots on disk, one directory per chainID.
+
+Layout under the store's root (modelled on Docker's overlay2)::
+
+    <root>/<hex>/diff/        the unpacked layer, an overlayfs lower dir
+    <root>/<hex>/link         its short id: 26 base32 characters
+    <root>/l/<short>          symlink -> ../<hex>/diff
+    <root>/tmp/               layers being created or removed
+
+``<hex>`` is the chainID without its ``sha256:`` prefix. The short links
+exist because overlay mount options must fit in one page: a container on a
+50-layer image names 50 lower dirs, and ``l/XXXXXXXXXXXXXXXXXXXXXXXXXX``
+is a quarter the length of an absolute snapshot path.
+
+Everything else about a layer (parent, diffID, size, references) is
+metadata kept in SQLite by the image store; this class only keeps the
+filesystem consistent with itself:
+
+* creation is atomic: the layer is unpacked under ``tmp/`` and renamed into
+  place, and that rename is the commit point, so ``<hex>/`` exists only
+  complete (its ``l/`` link is made just before the rename);
+* removal first renames ``<hex>/`` into ``tmp/``, so a layer is gone at once
+  even if deleting its files is interrupted;
+* :meth:`cleanup_incomplete`, run at daemon start, deletes whatever a crash
+  left in ``tmp/``, drops dangling short links and recreates missing ones.
+
+The methods block (unpacking and deleting trees take seconds); call them
+from a worker thread.
+"""
+
+from __future__ import annotations
+
+import base64
+import builtins
+import contextlib
+import os
+import re
+import shutil
+import tempfile
+from pathlib import Path
+from typing import BinaryIO
+
+from ketch.errors import Conflict, InvalidArgument, NotFound
+from ketch.layers.extract import ExtractResult, extract_layer
+
+_CHAIN_ID = re.compile(r"sha256:([0-9a-f]{64})")
+_HEX = re.compile(r"[0-9a-f]{64}")
+_SHORT = re.compile(r"[A-Z2-7]{26}")
+_LINKS = "l"
+_TMP = "tmp"
+
+
+def _hex(chain_id: str) -> str:
+    """The hex part of a valid chainID; anything else is InvalidArgument.
+
+    Validation is the whole defence against a chainID addressing a path
+    outside the root, so it is a full match, lower-case hex only.
+    """
+    match = _CHAIN_ID.fullmatch(chain_id) if isinstance(chain_id, str) else None
+    if match is None:
+        raise InvalidArgument(f"invalid layer chain ID {chain_id!r}: expected sha256:<64 hex>")
+    return match.group(1)
+
+
+def _new_short_id() -> str:
+    """A random 26-character id, as overlay2 uses (128 bits in base32)."""
+    return base64.b32encode(os.urandom(16)).decode("ascii").rstrip("=")
+
+
+class LayerStore:
+    """Unpacked layers keyed by chainID, ready to be overlayfs lower dirs."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        for path in (root, root / _LINKS, root / _TMP):
+            path.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+    # -- queries -----------------------------------------------------------
+
+    def exists(self, chain_id: str) -> bool:
+        """Whether the layer *chain_id* is present (and therefore complete)."""
+        return (self.root / _hex(chain_id) / "diff").is_dir()
+
+    def diff_dir(self, chain_id: str) -> Path:
+        """The directory holding the layer's files; NotFound if absent."""
+        path = self.root / _hex(chain_id) / "diff"
+        if not path.is_dir():
+            raise NotFound(f"layer {chain_id} does not exist")
+        return path
+
+    def list(self) -> builtins.list[str]:
+        """The chainIDs (``sha256:<hex>``) of every present layer, sorted."""
+        with os.scandir(self.root) as entries:
+            return sorted(
+                f"sha256:{entry.name}"
+                for entry in entries
+                if _HEX.fullmatch(entry.name) and os.path.isdir(os.path.join(entry.path, "diff"))
+            )
+
+    def short_id(self, chain_id: str) -> str:
+        """The layer's short link id; NotFound if the layer is absent."""
+        try:
+            short = (self.root / _hex(chain_id) / "link").read_text("ascii").strip()
+        except FileNotFoundError:
+            raise NotFound(f"layer {chain_id} does not exist") from None
+        if not _SHORT.fullmatch(short):
+            raise NotFound(f"layer {chain_id} has a damaged link file")
+        return short
+
+    def lower_dirs(self, chain_ids: builtins.list[str]) -> str:
+        """The ``lowerdir=`` value for an overlay mount of these layers.
+
+        *chain_ids* is in image order, base layer first (the order of
+        ``rootfs.diff_ids``); the result lists the top layer first, as
+        overlayfs wants, as ``l/<short>`` paths relative to the store root,
+        so the mount must be made with the store root as working directory.
+        """
+        if not chain_ids:
+            raise InvalidArgument("an overlay mount needs at least one layer")
+        return ":".join(f"{_LINKS}/{self.short_id(c)}" for c in reversed(chain_ids))
+
+    # -- changes -----------------------------------------------------------
+
+    def create(self, chain_id: str, source: Path | BinaryIO) -> ExtractResult:
+        """Unpack the uncompressed layer tar *source* as layer *chain_id*.
+
+        Raises Conflict if the layer already exists, also when a concurrent
+        create of the same chainID wins the race (callers that only want the
+        layer present may treat Conflict as success). Raises InvalidArgument
+        for a bad archive. On any failure nothing of the attempt remains.
+        """
+        hex_id = _hex(chain_id)
+        final = self.root / hex_id
+        if final.exists():
+            raise Conflict(f"layer {chain_id} already exists")
+        work = Path(tempfile.mkdtemp(prefix=f"{hex_id[:12]}-", dir=self.root / _TMP))
+        link: Path | None = None
+        try:
+            diff = work / "diff"
+            diff.mkdir(mode=0o755)
+            result = extract_layer(source, diff)
+            short = _new_short_id()
+            (work / "link").write_text(short, "ascii")
+            link = self.root / _LINKS / short
+            link.symlink_to(f"../{hex_id}/diff")
+            try:
+                os.rename(work, final)
+            except OSError as e:
+                if final.exists():
+                    raise Conflict(f"layer {chain_id} already exists") from None
+                raise e
+        except BaseException:
+            if link is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    link.unlink()
+            _rmtree(work)
+            raise
+        return result
+
+    def remove(self, chain_id: str) -> None:
+        """Delete layer *chain_id* and its short link.
+
+        Idempotent: an absent layer is not an error, and a half-removed or
+        half-created one (missing link file, dangling short link) is cleaned
+        up as far as it exists.
+        """
+        hex_id = _hex(chain_id)
+        final = self.root / hex_id
+        short: str | None = None
+        with contextlib.suppress(OSError):
+            text = (final / "link").read_text("ascii").strip()
+            short = text if _SHORT.fullmatch(text) else None
+        doomed = Path(tempfile.mkdtemp(prefix=f"{hex_id[:12]}-rm-", dir=self.root / _TMP))
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                os.rename(final, doomed / "layer")
+            if short is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    (self.root / _LINKS / short).unlink()
+            self._drop_links_to(hex_id)
+        finally:
+            _rmtree(doomed)
+
+    def cleanup_incomplete(self) -> None:
+        """Repair what a crash left behind; call once at daemon start.
+
+        Deletes everything under ``tmp/`` (layers being unpacked or
+        removed), deletes short links whose layer is gone, and recreates
+        short links of complete layers that lost theirs.
+        """
+        for path in _children(self.root / _TMP):
+            _rmtree(path)
+        linked: set[str] = set()
+        for path in _children(self.root / _LINKS):
+            if path.is_symlink() and path.is_dir():  # is_dir follows the link
+                linked.add(path.name)
+            else:
+                _rmtree(path)
+        for chain_id in self.list():
+            layer = self.root / _hex(chain_id)
+            try:
+                short = self.short_id(chain_id)
+            except NotFound:
+                short = _new_short_id()
+                (layer / "link").write_text(short, "ascii")
+            if short not in linked:
+                link = self.root / _LINKS / short
+                with contextlib.suppress(FileNotFoundError):
+                    link.unlink()
+                link.symlink_to(f"../{layer.name}/diff")
+
+    # -- helpers -----------------------------------------------------------
+
+    def _drop_links_to(self, hex_id: str) -> None:
+        """Remove every short link pointing at layer *hex_id*.
+
+        Covers a layer whose link file was lost: its short link can only be
+        found by reading all of them. There are as many as layers, so this
+        is cheap next to deleting the layer's files.
+        """
+        wanted = f"../{hex_id}/diff"
+        for path in _children(self.root / _LINKS):
+            with contextlib.suppress(OSError):
+                if os.readlink(path) == wanted:
+                    path.unlink()
+
+
+def _children(directory: Path) -> builtins.list[Path]:
+    """The entries of *directory*, read fully before the caller changes it."""
+    with os.scandir(directory) as entries:
+        return [Path(entry.path) for entry in entries]
+
+
+def _rmtree(path: Path) -> None:
+    """Delete *path* (a tree, a file or a symlink) if it exists, never following links."""
+    try:
+        if path.is_symlink() or not path.is_dir():
+            path.unlink()
+        else:
+            shutil.rmtree(path)
+    except FileNotFoundError:
+        pass

@@ -1,0 +1,71 @@
+"""Time formats of the Engine API: RFC 3339 strings, unix seconds, Go durations."""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import UTC, datetime
+
+from ketch.errors import InvalidArgument
+
+_FRACTION = re.compile(r"\.(\d+)")
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
+
+
+def now_rfc3339() -> str:
+    """Current UTC time with nanoseconds, as Go's RFC3339Nano prints it."""
+    ns = time.time_ns()
+    return format_ns(ns)
+
+
+def format_ns(ns: int) -> str:
+    seconds, frac = divmod(ns, 1_000_000_000)
+    base = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    fraction = f"{frac:09d}".rstrip("0")
+    return f"{base}.{fraction}Z" if fraction else f"{base}Z"
+
+
+def parse_rfc3339_ns(value: str) -> int:
+    """Unix nanoseconds of an RFC 3339 timestamp (any fraction length)."""
+    match = _FRACTION.search(value)
+    nanos = 0
+    trimmed = value
+    if match:
+        digits = match.group(1)[:9].ljust(9, "0")
+        nanos = int(digits)
+        trimmed = value[: match.start()] + value[match.end():]
+    trimmed = trimmed.replace("Z", "+00:00").replace("z", "+00:00")
+    try:
+        parsed = datetime.fromisoformat(trimmed)
+    except ValueError:
+        raise InvalidArgument(f"invalid timestamp {value!r}") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return int(parsed.timestamp()) * 1_000_000_000 + nanos
+
+
+def parse_rfc3339(value: str) -> int:
+    try:
+        return parse_rfc3339_ns(value) // 1_000_000_000
+    except InvalidArgument:
+        return 0
+
+
+def parse_timestamp(value: str, now: float | None = None) -> int:
+    """Docker's filter/query timestamps: unix seconds (``123`` or ``123.45``),
+    RFC 3339 dates, or a Go duration (``10m``) meaning that long ago."""
+    return parse_timestamp_ns(value, now) // 1_000_000_000
+
+
+def parse_timestamp_ns(value: str, now: float | None = None) -> int:
+    value = value.strip()
+    if re.fullmatch(r"\d+(\.\d+)?", value):
+        seconds, _, frac = value.partition(".")
+        return int(seconds) * 1_000_000_000 + int(frac[:9].ljust(9, "0") if frac else 0)
+    if _DURATION.fullmatch(value) or re.fullmatch(rf"(?:{_DURATION.pattern})+", value):
+        total = sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION.findall(value))
+        return int(((now if now is not None else time.time()) - total) * 1_000_000_000)
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        value += "T00:00:00Z"
+    return parse_rfc3339_ns(value)
