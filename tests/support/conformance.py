@@ -19,10 +19,12 @@ must be accounted the same way.
 from __future__ import annotations
 
 import difflib
+import hashlib
+import io
 import json
 import re
 import shutil
-import time
+import tarfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,15 +36,15 @@ from .engines import Engine
 from .images import OfflineImages, import_image
 
 #: How a stream is compared: verbatim after normalising; with its lines
-#: sorted (where Docker's own order is unspecified); only whether it is
-#: empty; or not at all.
-Mode = Literal["exact", "sorted", "nonempty", "ignore"]
+#: sorted, or a table's rows sorted under its header (where Docker's own
+#: order is unspecified: images created in the same second, or the rows of
+#: one image tagged in several repositories); only whether it is empty; or
+#: not at all.
+Mode = Literal["exact", "sorted", "rows", "nonempty", "ignore"]
 
 _ID64 = re.compile(r"(?<![0-9a-f])[0-9a-f]{64}(?![0-9a-f])")
 _ID12 = re.compile(r"(?<![0-9a-zA-Z])[0-9a-f]{12}(?![0-9a-zA-Z])")
-_RFC3339 = re.compile(
-    r"\b(\d{4})-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})"
-)
+_RFC3339 = re.compile(r"\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})")
 _GOTIME = re.compile(r"\b\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(?:\.\d+)? [+-]\d{4} [A-Z]{2,5}\b")
 _AGO = re.compile(
     r"\b(?:Less than a second|About a minute|About an hour|An? (?:day|week|month|year)|"
@@ -81,7 +83,7 @@ class Normalizer:
         return f"<id{self._number(hex12)}>"
 
     def _time(self, m: re.Match[str]) -> str:
-        if m.group(0) in self.stable_times or m.group(1) == "0001":
+        if m.group(0) in self.stable_times or m.group(0).startswith("0001-"):
             return m.group(0)
         return "<TIME>"
 
@@ -91,9 +93,15 @@ class Normalizer:
         text = _ID64.sub(self._long, text)
         text = _ID12.sub(self._short, text)
         text = _RFC3339.sub(self._time, text)
-        text = _GOTIME.sub("<TIME>", text)
+        text = _GOTIME.sub(self._time, text)
         text = _AGO.sub("<AGO>", text)
-        return "\n".join(_SPACES.sub("  ", line).rstrip() for line in text.split("\n"))
+        return "\n".join(_collapse(line) for line in text.split("\n"))
+
+
+def _collapse(line: str) -> str:
+    """Squeeze runs of spaces inside a line (table padding), keep indentation."""
+    body = line.lstrip(" ")
+    return line[: len(line) - len(body)] + _SPACES.sub("  ", body).rstrip()
 
 
 def _apply_mode(text: str, mode: Mode) -> str:
@@ -101,19 +109,82 @@ def _apply_mode(text: str, mode: Mode) -> str:
         return text
     if mode == "sorted":
         return "\n".join(sorted(line for line in text.split("\n") if line))
+    if mode == "rows":
+        head, *rows = [line for line in text.split("\n") if line] or [""]
+        return "\n".join([head, *sorted(rows)])
     if mode == "nonempty":
         return "<non-empty>" if text.strip() else "<empty>"
     return "<not compared>"
 
 
+#: Creation times pinned into the baseline images' configs. Far in the past
+#: and a day apart, so that anything a test creates lists before them and
+#: the listing order never depends on two images created in one second.
+BASELINE_CREATED = {
+    "hello-world:latest": "2024-01-01T00:00:00Z",
+    "busybox:latest": "2024-01-02T00:00:00Z",
+}
+
+
+def pin_created(src: Path, dst: Path, created: dict[str, str]) -> dict[str, str]:
+    """Copy a `docker save` archive, setting each image's creation time.
+
+    The config's ``created`` and its history entries' times are replaced,
+    the config is written compactly and renamed after its new digest, and
+    manifest.json points at it. Layers are copied byte for byte. Returns
+    ref -> new image ID. Member order and mtimes are fixed, so the result
+    is the same in every session.
+    """
+    with tarfile.open(src) as tar:
+        members = {m.name: (m, tar.extractfile(m).read() if m.isfile() else b"")  # type: ignore[union-attr]
+                   for m in tar.getmembers()}  # fmt: skip
+    manifest = json.loads(members["manifest.json"][1])
+    ids: dict[str, str] = {}
+    configs: dict[str, bytes] = {}
+    for entry in manifest:
+        ref = entry["RepoTags"][0]
+        config = json.loads(members[entry["Config"]][1])
+        config["created"] = created[ref]
+        for h in config.get("history", []):
+            h["created"] = created[ref]
+        raw = json.dumps(config, separators=(",", ":")).encode()
+        digest = hashlib.sha256(raw).hexdigest()
+        configs[f"{digest}.json"] = raw
+        entry["Config"] = f"{digest}.json"
+        ids[ref] = f"sha256:{digest}"
+    old = {e for e in members if e.endswith(".json") and "/" not in e}
+    out: list[tuple[tarfile.TarInfo, bytes]] = []
+    for name in sorted(members):
+        if name in old:
+            continue
+        info, data = members[name]
+        out.append((info, data))
+    for name, data in sorted(configs.items()):
+        out.append((tarfile.TarInfo(name), data))
+    out.append((tarfile.TarInfo("manifest.json"), json.dumps(manifest).encode()))
+    with tarfile.open(dst, "w", format=tarfile.USTAR_FORMAT) as tar:
+        for info, data in out:
+            info.mtime = 0
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            if info.isdir():
+                tar.addfile(info)
+            else:
+                info.mode = 0o644
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    return ids
+
+
 @dataclass
 class Baseline:
-    """The image set every scenario starts from, made once by the reference.
+    """The image set every scenario starts from.
 
-    hello-world and busybox are imported into the reference dockerd (a
-    second apart, so that the listing order by creation time is defined),
-    then saved to one archive. Resetting an engine loads that archive, so
-    the baseline images have the same IDs and timestamps everywhere.
+    hello-world and busybox are imported into the reference dockerd and
+    saved to one archive, whose configs then get fixed creation times
+    (``BASELINE_CREATED``). Resetting an engine loads that archive, so the
+    baseline images have the same IDs and timestamps on every engine and
+    in every session.
     """
 
     archive: Path
@@ -128,6 +199,13 @@ class Baseline:
         hexes |= {d.removeprefix("sha256:") for d in self.diff_ids.values()}
         return hexes
 
+    @property
+    def stable_times(self) -> set[str]:
+        """The pinned times, as RFC 3339 and as Go's time.String prints them."""
+        times = set(self.created.values())
+        times |= {f"{t[:10]} {t[11:19]} +0000 UTC" for t in self.created.values()}
+        return times
+
     @staticmethod
     def state(engine: Engine) -> list[str]:
         """What an engine holds: 'ID repo:tag' lines, sorted."""
@@ -139,23 +217,22 @@ class Baseline:
     @classmethod
     def create(cls, reference: Engine, images: OfflineImages, workdir: Path) -> Baseline:
         wipe(reference)
-        ids: dict[str, str] = {}
-        for n, name in enumerate(("hello-world", "busybox")):
-            if n:
-                time.sleep(1.05)  # Docker lists by creation time in seconds
-            ids[name] = import_image(reference.env, images, name).stdout.strip()
+        for name in ("hello-world", "busybox"):
+            import_image(reference.env, images, name)
+        saved = workdir / "saved.tar"
+        refs = sorted(BASELINE_CREATED)
+        dockercli.docker(reference.env, "save", "-o", str(saved), *refs).ok()
         archive = workdir / "baseline.tar"
-        dockercli.docker(
-            reference.env, "save", "-o", str(archive), "hello-world:latest", "busybox:latest"
-        ).ok()
-        created: dict[str, str] = {}
-        for name in ids:
-            r = dockercli.docker(
-                reference.env, "image", "inspect", "--format", "{{.Created}}", name
-            ).ok()
-            created[name] = r.stdout.strip()
-        diff_ids = {name: images.diff_id(name) for name in ids}
-        return cls(archive, ids, created, diff_ids, cls.state(reference))
+        ids = pin_created(saved, archive, BASELINE_CREATED)
+        saved.unlink()
+        wipe(reference)
+        dockercli.docker(reference.env, "load", "-i", str(archive)).ok()
+        diff_ids = {ref: images.diff_id(ref.split(":")[0]) for ref in refs}
+        listing = sorted(f"{ids[ref]} {ref}" for ref in refs)
+        baseline = cls(archive, ids, dict(BASELINE_CREATED), diff_ids, listing)
+        actual = cls.state(reference)
+        assert actual == listing, f"reference lists {actual} after loading the baseline"
+        return baseline
 
     def reset(self, engine: Engine) -> None:
         """Bring an engine back to exactly the baseline image set."""
@@ -220,7 +297,7 @@ class Session:
         self.steps: list[Step] = []
         self.normalize = Normalizer(
             stable_ids=baseline.stable_ids,
-            stable_times=set(baseline.created.values()),
+            stable_times=baseline.stable_times,
             paths={str(tmp): "<TMP>", str(engine.root): "<ENGINE>", str(images.dir): "<IMAGES>"},
         )
         self._client: Any = None

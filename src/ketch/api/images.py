@@ -29,6 +29,11 @@ _CONTAINER_CONFIG_DEFAULTS: dict[str, Any] = {
 }
 _CONTAINER_ONLY = ("Hostname", "Domainname", "AttachStdin", "AttachStdout", "AttachStderr",
                    "Tty", "OpenStdin", "StdinOnce", "Image")
+#: Image-config fields API 1.50 always shows, set or not.
+_IMAGE_CONFIG_DEFAULTS: dict[str, Any] = {
+    "Cmd": None, "Entrypoint": None, "Env": None, "Labels": None, "OnBuild": None,
+    "User": "", "Volumes": None, "WorkingDir": "",
+}
 
 
 def _repo_lists(image: Image, api_version: str) -> tuple[list[str], list[str]]:
@@ -59,7 +64,7 @@ def _image_config(image: Image, api_version: str) -> dict[str, Any]:
     if at_least(api_version, "1.50"):
         for key in _CONTAINER_ONLY:
             config.pop(key, None)
-        return config
+        return {**_IMAGE_CONFIG_DEFAULTS, **config}
     return {**_CONTAINER_CONFIG_DEFAULTS, **config}
 
 

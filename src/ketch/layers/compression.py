@@ -24,6 +24,7 @@ import io
 import lzma
 import zlib
 from collections.abc import Callable
+from types import ModuleType
 from typing import IO, BinaryIO, Protocol
 
 from ketch.errors import InvalidArgument
@@ -216,8 +217,58 @@ def open_decompressed(fileobj: IO[bytes]) -> BinaryIO:
         # extension we do not want in every process that imports us.
         import zstandard
 
-        zs = zstandard.ZstdDecompressor().stream_reader(
-            replay, read_size=1 << 17, read_across_frames=True, closefd=False
-        )
-        inner, close_inner, errors = zs, zs.close, (*errors, zstandard.ZstdError)
+        zs = _ZstdFrames(replay, zstandard)
+        inner, close_inner, errors = zs, replay.close, (*errors, zstandard.ZstdError)
     return io.BufferedReader(_Checked(inner, kind, errors, close_inner), buffer_size=1 << 16)
+
+
+class _ZstdFrames:
+    """Decompresses a stream of concatenated zstd frames.
+
+    zstandard's ``stream_reader`` reports a stream cut off inside a frame as
+    a clean end, so this drives a decompression object per frame and calls
+    the stream truncated when the source ends with a frame still open. The
+    input is fed in small pieces because one call returns all the output of
+    its input, and a kilobyte of zstd can expand to tens of megabytes.
+    """
+
+    _PIECE = 1024
+    _READ = 1 << 16
+
+    def __init__(self, source: IO[bytes], zstd: ModuleType) -> None:
+        self._source = source
+        self._zstd = zstd
+        self._frame = zstd.ZstdDecompressor().decompressobj()
+        self._in_frame = False
+        self._input = memoryview(b"")
+        self._output = b""
+        self._taken = 0
+
+    def read(self, size: int = -1, /) -> bytes:
+        while self._taken >= len(self._output):
+            if not self._decompress_more():
+                return b""
+        end = len(self._output) if size < 0 else self._taken + size
+        chunk = self._output[self._taken:end]
+        self._taken += len(chunk)
+        return chunk
+
+    def _decompress_more(self) -> bool:
+        """Refill the output buffer; False at the clean end of the stream."""
+        if not self._input:
+            self._input = memoryview(self._source.read(self._READ))
+            if not self._input:
+                if self._in_frame:
+                    raise self._zstd.ZstdError("stream ends inside a frame (truncated)")
+                return False
+        piece, self._input = self._input[: self._PIECE], self._input[self._PIECE :]
+        self._in_frame = True
+        output = self._frame.decompress(piece)
+        while self._frame.eof:
+            rest = self._frame.unused_data
+            self._frame = self._zstd.ZstdDecompressor().decompressobj()
+            self._in_frame = bool(rest)
+            if rest:
+                output += self._frame.decompress(rest)
+        self._output, self._taken = output, 0
+        return True

@@ -1,0 +1,268 @@
+"""Command-line flags with the Docker CLI's grammar and error messages.
+
+The Docker CLI parses flags with spf13/pflag, whose grammar differs from
+argparse's in ways users rely on: booleans take a value only as ``--all=false``
+(``-a=false``), short flags combine (``-aq``) and take attached values
+(``-fdangling=true``), flags and arguments intersperse, and each mistake has a
+known message and exit code (125 for flag errors, 1 for argument counts).
+Scripts match those texts, so this small parser reproduces them instead of
+translating argparse's. It also renders ``--help`` in Docker's layout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Exit code of flag errors (cobra's flag-error path in the Docker CLI).
+FLAG_ERROR_CODE = 125
+
+
+class UsageError(Exception):
+    """A command-line mistake; ``str(exc)`` is the whole message printed to stderr."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class HelpRequested(Exception):  # noqa: N818 - a signal, not an error
+    """``-h``/``--help`` was given: print the command's help and exit 0."""
+
+
+_TRUE = {"1", "t", "T", "TRUE", "true", "True"}
+_FALSE = {"0", "f", "F", "FALSE", "false", "False"}
+
+
+def parse_bool(text: str) -> bool | None:
+    """Go's ``strconv.ParseBool``; None if the text is not a boolean."""
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    return None
+
+
+@dataclass
+class Flag:
+    """One option. ``kind`` is bool, string, int, list (repeatable) or filter."""
+
+    long: str
+    help: str
+    short: str = ""
+    kind: str = "bool"
+    default: Any = None
+    typename: str = ""  # shown in --help after the flag name ("string", "filter", "list")
+    hidden: bool = False
+    #: Validates/converts one value; raises ValueError(message) to reject it.
+    convert: Callable[[str], Any] | None = None
+
+    @property
+    def dest(self) -> str:
+        return self.long.replace("-", "_")
+
+    @property
+    def display(self) -> str:
+        """``-f, --filter`` as pflag names a flag in its error messages."""
+        return f"-{self.short}, --{self.long}" if self.short else f"--{self.long}"
+
+    def initial(self) -> Any:
+        if self.kind in ("list", "filter"):
+            return list(self.default or [])
+        if self.default is not None:
+            return self.default
+        return {"bool": False, "string": "", "int": 0}.get(self.kind, None)
+
+
+@dataclass
+class CommandSpec:
+    """What ``--help`` and the parser need to know about one command."""
+
+    path: str  # "ketch image ls"
+    use: str  # "ls [OPTIONS] [REPOSITORY[:TAG]]"
+    short: str
+    flags: list[Flag] = field(default_factory=list)
+    min_args: int = 0
+    max_args: int | None = None  # None: unlimited
+    aliases: str = ""
+    interspersed: bool = True
+
+    @property
+    def use_line(self) -> str:
+        parent = self.path.rsplit(" ", 1)[0]
+        return f"{parent} {self.use}"
+
+    def usage_suffix(self) -> str:
+        return f"\n\nUsage:  {self.use_line}\n\nRun '{self.path} --help' for more information"
+
+    def flag_error(self, message: str) -> UsageError:
+        return UsageError(message + self.usage_suffix(), FLAG_ERROR_CODE)
+
+
+@dataclass
+class Parsed:
+    values: dict[str, Any]
+    args: list[str]
+    changed: set[str]
+
+    def __getitem__(self, key: str) -> Any:
+        return self.values[key]
+
+
+def parse(spec: CommandSpec, argv: list[str]) -> Parsed:
+    """Parse ``argv`` (the words after the command name) against ``spec``."""
+    by_long = {f.long: f for f in spec.flags}
+    by_short = {f.short: f for f in spec.flags if f.short}
+    values = {f.dest: f.initial() for f in spec.flags}
+    changed: set[str] = set()
+    args: list[str] = []
+
+    def set_value(flag: Flag, raw: str) -> None:
+        if flag.kind == "bool":
+            parsed = parse_bool(raw)
+            if parsed is None:
+                raise spec.flag_error(
+                    f'invalid argument "{raw}" for "{flag.display}" flag: '
+                    f'strconv.ParseBool: parsing "{raw}": invalid syntax'
+                )
+            values[flag.dest] = parsed
+        else:
+            value: Any = raw
+            if flag.convert is not None:
+                try:
+                    value = flag.convert(raw)
+                except ValueError as exc:
+                    raise spec.flag_error(
+                        f'invalid argument "{raw}" for "{flag.display}" flag: {exc}'
+                    ) from None
+            elif flag.kind == "int":
+                try:
+                    value = int(raw, 0)
+                except ValueError:
+                    raise spec.flag_error(
+                        f'invalid argument "{raw}" for "{flag.display}" flag: '
+                        f'strconv.ParseInt: parsing "{raw}": invalid syntax'
+                    ) from None
+            if flag.kind in ("list", "filter"):
+                if value is not None and value != "":
+                    values[flag.dest].append(value)
+            else:
+                values[flag.dest] = value
+        changed.add(flag.dest)
+
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        i += 1
+        if word == "--":
+            args.extend(argv[i:])
+            break
+        if word.startswith("--") and len(word) > 2:
+            name, eq, raw = word[2:].partition("=")
+            if name == "help":
+                raise HelpRequested()
+            flag = by_long.get(name)
+            if flag is None:
+                raise spec.flag_error(f"unknown flag: --{name}")
+            if eq:
+                set_value(flag, raw)
+            elif flag.kind == "bool":
+                set_value(flag, "true")
+            elif i < len(argv):
+                set_value(flag, argv[i])
+                i += 1
+            else:
+                raise spec.flag_error(f"flag needs an argument: --{name}")
+            continue
+        if word.startswith("-") and len(word) > 1:
+            shorts = word[1:]
+            j = 0
+            while j < len(shorts):
+                ch = shorts[j]
+                flag = by_short.get(ch)
+                if flag is None:
+                    if ch == "h":
+                        raise HelpRequested()
+                    raise spec.flag_error(f"unknown shorthand flag: '{ch}' in {word}")
+                rest = shorts[j + 1:]
+                if rest.startswith("="):
+                    set_value(flag, rest[1:])
+                    break
+                if flag.kind == "bool":
+                    set_value(flag, "true")
+                    j += 1
+                    continue
+                if rest:
+                    set_value(flag, rest)
+                elif i < len(argv):
+                    set_value(flag, argv[i])
+                    i += 1
+                else:
+                    raise spec.flag_error(f"flag needs an argument: '{ch}' in -{ch}")
+                break
+            continue
+        args.append(word)
+        if not spec.interspersed:
+            args.extend(argv[i:])
+            break
+    check_args(spec, args)
+    return Parsed(values, args, changed)
+
+
+def _plural(word: str, n: int) -> str:
+    return word if n == 1 else word + "s"
+
+
+def check_args(spec: CommandSpec, args: list[str]) -> None:
+    """Cobra's positional-argument checks, with the Docker CLI's messages (exit code 1)."""
+    n = len(args)
+    lo, hi = spec.min_args, spec.max_args
+    bin_name = spec.path.split(" ", 1)[0]
+    head = f"{bin_name}: '{spec.path}'"
+    usage = f"\n\nUsage:  {spec.use_line}\n\n"
+    run = f"Run '{spec.path} --help' for more information"
+    if hi == 0:
+        if n:
+            raise UsageError(f"{head} accepts no arguments{usage}{run}")
+    elif hi is None:
+        if n < lo:
+            raise UsageError(
+                f"{head} requires at least {lo} {_plural('argument', lo)}{usage}"
+                f"See '{spec.path} --help' for more information"
+            )
+    elif lo == hi:
+        if n != lo:
+            raise UsageError(f"{head} requires {lo} {_plural('argument', lo)}{usage}{run}")
+    elif lo == 0:
+        if n > hi:
+            # Docker's own message has the "SRun" typo; we print what it prints.
+            raise UsageError(f"{head} requires at most {hi} {_plural('argument', hi)}{usage}S{run}")
+    elif not lo <= n <= hi:
+        raise UsageError(
+            f"{head} requires at least {lo} and at most {hi} {_plural('argument', hi)}{usage}{run}"
+        )
+
+
+def render_help(spec: CommandSpec) -> str:
+    """``--help`` text in the Docker CLI's layout."""
+    lines = ["", f"Usage:  {spec.use_line}", "", spec.short, ""]
+    if spec.aliases:
+        lines += ["Aliases:", f"  {spec.aliases}", ""]
+    shown = [f for f in spec.flags if not f.hidden]
+    if shown:
+        lines.append("Options:")
+        heads: list[tuple[str, Flag]] = []
+        for f in shown:
+            head = f"  -{f.short}, --{f.long}" if f.short else f"      --{f.long}"
+            if f.kind != "bool":
+                head += " " + (f.typename or "string")
+            heads.append((head, f))
+        width = max(len(h) for h, _ in heads) + 3
+        for head, f in heads:
+            help_text = f.help
+            if f.kind == "bool" and f.default is True:
+                help_text += " (default true)"
+            lines.append(head.ljust(width) + help_text)
+        lines.append("")
+    return "\n".join(lines) + "\n"
