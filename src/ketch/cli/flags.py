@@ -12,7 +12,6 @@ translating argparse's. It also renders ``--help`` in Docker's layout.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 #: Exit code of flag errors (cobra's flag-error path in the Docker CLI).
@@ -44,19 +43,22 @@ def parse_bool(text: str) -> bool | None:
     return None
 
 
-@dataclass
 class Flag:
     """One option. ``kind`` is bool, string, int, list (repeatable) or filter."""
 
-    long: str
-    help: str
-    short: str = ""
-    kind: str = "bool"
-    default: Any = None
-    typename: str = ""  # shown in --help after the flag name ("string", "filter", "list")
-    hidden: bool = False
-    #: Validates/converts one value; raises ValueError(message) to reject it.
-    convert: Callable[[str], Any] | None = None
+    def __init__(self, long: str, help: str, short: str = "", kind: str = "bool",
+                 default: Any = None, typename: str = "", hidden: bool = False,
+                 convert: Callable[[str], Any] | None = None) -> None:
+        self.long = long
+        self.help = help
+        self.short = short
+        self.kind = kind
+        self.default = default
+        #: Shown in --help after the flag name ("string", "filter", "list").
+        self.typename = typename
+        self.hidden = hidden
+        #: Validates/converts one value; raises ValueError(message) to reject it.
+        self.convert = convert
 
     @property
     def dest(self) -> str:
@@ -75,18 +77,20 @@ class Flag:
         return {"bool": False, "string": "", "int": 0}.get(self.kind, None)
 
 
-@dataclass
 class CommandSpec:
     """What ``--help`` and the parser need to know about one command."""
 
-    path: str  # "ketch image ls"
-    use: str  # "ls [OPTIONS] [REPOSITORY[:TAG]]"
-    short: str
-    flags: list[Flag] = field(default_factory=list)
-    min_args: int = 0
-    max_args: int | None = None  # None: unlimited
-    aliases: str = ""
-    interspersed: bool = True
+    def __init__(self, path: str, use: str, short: str, flags: list[Flag] | None = None,
+                 min_args: int = 0, max_args: int | None = None, aliases: str = "",
+                 interspersed: bool = True) -> None:
+        self.path = path  # "ketch image ls"
+        self.use = use  # "ls [OPTIONS] [REPOSITORY[:TAG]]"
+        self.short = short
+        self.flags = flags or []
+        self.min_args = min_args
+        self.max_args = max_args  # None: unlimited
+        self.aliases = aliases
+        self.interspersed = interspersed
 
     @property
     def use_line(self) -> str:
@@ -100,11 +104,13 @@ class CommandSpec:
         return UsageError(message + self.usage_suffix(), FLAG_ERROR_CODE)
 
 
-@dataclass
 class Parsed:
-    values: dict[str, Any]
-    args: list[str]
-    changed: set[str]
+    """Flag values by destination name, positional arguments, and which flags were given."""
+
+    def __init__(self, values: dict[str, Any], args: list[str], changed: set[str]) -> None:
+        self.values = values
+        self.args = args
+        self.changed = changed
 
     def __getitem__(self, key: str) -> Any:
         return self.values[key]

@@ -1,0 +1,70 @@
+"""What every command runs with: the streams, the daemon address and a lazy client.
+
+Commands receive an ``Env`` instead of touching ``sys`` and building clients
+themselves, so the client (and its imports) exist only for commands that talk
+to the daemon, and tests can run commands with their own streams.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import IO, TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    from ketch.client import Client
+
+#: The program name used in messages ("ketch: 'ketch tag' requires 2 arguments").
+PROG = "ketch"
+
+
+class Env:
+    def __init__(self, host: str | None = None, debug: bool = False,
+                 stdin: TextIO | None = None, stdout: TextIO | None = None,
+                 stderr: TextIO | None = None) -> None:
+        self.host = host
+        self.debug = debug
+        self.stdin = stdin or sys.stdin
+        self.stdout = stdout or sys.stdout
+        self.stderr = stderr or sys.stderr
+        self._client: Client | None = None
+
+    @property
+    def client(self) -> Client:
+        """The Engine API client, created (and its modules imported) on first use."""
+        if self._client is None:
+            from ketch.client import Client
+
+            self._client = Client(self.host)
+        return self._client
+
+    @property
+    def host_url(self) -> str:
+        from ketch.client.transport import resolve_host
+
+        return resolve_host(self.host)
+
+    def out(self, text: str) -> None:
+        self.stdout.write(text)
+
+    def err(self, text: str) -> None:
+        self.stderr.write(text)
+
+    def stdout_is_terminal(self) -> bool:
+        return _isatty(self.stdout)
+
+    def stdin_is_terminal(self) -> bool:
+        return _isatty(self.stdin)
+
+    def binary_stdout(self) -> IO[bytes]:
+        self.stdout.flush()
+        return self.stdout.buffer
+
+    def binary_stdin(self) -> IO[bytes]:
+        return self.stdin.buffer
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
