@@ -250,10 +250,10 @@ def test_symlink_to_root_cannot_carry_writes_out(target: Path) -> None:
     assert (target / marker).read_bytes() == b"contained"
 
 
-@pytest.mark.parametrize("link", ["../../..", "../../../sentinel", "/../../../.."])
+@pytest.mark.parametrize("link", ["../../..", "../../../sentinel"])
 def test_relative_symlink_escape_stays_inside(link: str, target: Path, sentinel: Path) -> None:
     # Without the chroot, target/d/sentinel would be tmp_path/sentinel.
-    tar = TarBuilder().symlink("d", link)
+    tar = TarBuilder().dir("sentinel").symlink("d", link)
     evil = "d/evil" if link.endswith("sentinel") else "d/sentinel/evil"
     tar.file(evil, b"contained").dir("d/sentinel/dir").symlink("d/sentinel/ln", "x")
     extract(tar, target)
@@ -262,7 +262,8 @@ def test_relative_symlink_escape_stays_inside(link: str, target: Path, sentinel:
 
 
 def test_symlinked_parent_chain_stays_inside(target: Path, sentinel: Path) -> None:
-    tar = TarBuilder().dir("a").symlink("a/up", "../..").symlink("a/b", "up/up/up")
+    # Outside a chroot a/up is l1/l2 and a/b is tmp_path; inside, both are /.
+    tar = TarBuilder().dir("a").symlink("a/up", "../..").symlink("a/b", "up/../..")
     tar.file("a/b/sentinel/evil", b"x").hardlink("a/b/sentinel/evil2", "a/b/sentinel/evil")
     tar.whiteout("a/b/sentinel/gone").opaque("a/b/sentinel")
     extract(tar, target)
@@ -293,7 +294,14 @@ def test_absolute_hard_link_target_is_inside(target: Path) -> None:
 
 
 def _sample() -> bytes:
-    return TarBuilder().dir("d").file("d/a", b"a" * 5000).file("d/b", b"b" * 3000).data()
+    """Three entries without PAX records, so member offsets are header offsets."""
+    tar = TarBuilder().dir("d", mtime=1000).file("d/a", b"a" * 5000, mtime=1000)
+    return tar.file("d/b", b"b" * 3000, mtime=1000).data()
+
+
+def _offsets(data: bytes) -> list[int]:
+    with tarfile.open(fileobj=io.BytesIO(data)) as tf:
+        return [m.offset for m in tf]
 
 
 def test_truncated_inside_file_data_is_rejected(target: Path) -> None:
@@ -304,18 +312,16 @@ def test_truncated_inside_file_data_is_rejected(target: Path) -> None:
 
 def test_truncated_inside_a_header_is_rejected(target: Path) -> None:
     data = _sample()
-    # the entries take 512-byte blocks; cut in the middle of the last header
-    offsets = [m.offset for m in tarfile.open(fileobj=io.BytesIO(data))]
-    with pytest.raises(InvalidArgument, match="invalid layer archive"):
-        extract(data[: offsets[-1] + 700], target)
+    with pytest.raises(InvalidArgument, match="truncated header"):
+        extract(data[: _offsets(data)[-1] + 200], target)
 
 
 def test_corrupt_header_checksum_is_rejected(target: Path) -> None:
+    # tarfile alone would end the archive quietly at a bad header that is
+    # not the first; a layer missing its tail must be an error instead.
     data = bytearray(_sample())
-    offsets = [m.offset for m in tarfile.open(fileobj=io.BytesIO(bytes(data)))]
-    last = offsets[-1] + 512 * 1  # PAX record precedes; corrupt the real header's name
-    data[last + 2] ^= 0x20
-    with pytest.raises(InvalidArgument, match="checksum|header"):
+    data[_offsets(bytes(data))[-1] + 2] ^= 0x20
+    with pytest.raises(InvalidArgument, match="bad checksum"):
         extract(bytes(data), target)
 
 
@@ -358,6 +364,6 @@ def test_source_errors_propagate_unchanged(target: Path) -> None:
         extract_layer(io.BufferedReader(Failing()), target)
 
 
-def test_missing_path_source_is_invalid(tmp_path: Path, target: Path) -> None:
-    with pytest.raises(InvalidArgument, match="cannot open layer archive"):
+def test_missing_path_source_propagates(tmp_path: Path, target: Path) -> None:
+    with pytest.raises(FileNotFoundError):
         extract_layer(tmp_path / "nope.tar", target)

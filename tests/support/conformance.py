@@ -22,6 +22,7 @@ import difflib
 import hashlib
 import io
 import json
+import os
 import re
 import shutil
 import tarfile
@@ -382,8 +383,12 @@ class ConformanceRunner:
         self._reference_runs: dict[str, str] = {}
         self._runs = 0
 
-    def run(self, engine: Engine, scenario: Scenario) -> str:
-        """Reset engine to the baseline, run the scenario, its transcript."""
+    def run(self, engine: Engine, scenario: Scenario, key: str = "") -> str:
+        """Reset engine to the baseline, run the scenario, its transcript.
+
+        With ``KETCH_TEST_TRANSCRIPTS=DIR`` each transcript is also written
+        to DIR, to read what Docker printed or diff two engines by hand.
+        """
         self.baseline.reset(engine)
         self._runs += 1
         tmp = self.workdir / f"run{self._runs}"
@@ -394,12 +399,17 @@ class ConformanceRunner:
         finally:
             session.close()
             shutil.rmtree(tmp, ignore_errors=True)
+            dump = os.environ.get("KETCH_TEST_TRANSCRIPTS")
+            if dump and key:
+                name = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{key}.{engine.name}") + ".txt"
+                Path(dump).mkdir(parents=True, exist_ok=True)
+                (Path(dump) / name).write_text(session.transcript())
         return session.transcript()
 
     def reference_transcript(self, key: str, scenario: Scenario) -> str:
         if key not in self._reference_runs:
             try:
-                self._reference_runs[key] = self.run(self.reference, scenario)
+                self._reference_runs[key] = self.run(self.reference, scenario, key)
             except AssertionError as e:
                 raise AssertionError(f"the scenario fails on the reference Docker:\n{e}") from e
         return self._reference_runs[key]
@@ -407,10 +417,10 @@ class ConformanceRunner:
     def check(self, key: str, engine: Engine, scenario: Scenario) -> None:
         """Run on engine; unless engine is the reference, compare with it."""
         if engine is self.reference:
-            self._reference_runs[key] = self.run(engine, scenario)
+            self._reference_runs[key] = self.run(engine, scenario, key)
             return
         expected = self.reference_transcript(key, scenario)
-        actual = self.run(engine, scenario)
+        actual = self.run(engine, scenario, key)
         if actual != expected:
             diff = "".join(
                 difflib.unified_diff(

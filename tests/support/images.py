@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import subprocess
 import sys
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +38,18 @@ class OfflineImages:
 
     def tar(self, name: str) -> Path:
         return {"hello-world": self.hello_world, "busybox": self.busybox}[name]
+
+    def content_size(self, name: str) -> int:
+        """The size Docker reports for the image's one layer.
+
+        It is the sum of the lengths of regular files (a hard-linked file
+        once) and of symlink targets; directories and devices count 0.
+        """
+        with tarfile.open(self.tar(name)) as tar:
+            return sum(
+                m.size if m.isreg() else len(m.linkname) if m.issym() else 0
+                for m in tar.getmembers()
+            )
 
     def diff_id(self, name: str) -> str:
         """``sha256:...`` of the uncompressed layer = of the tarball itself."""

@@ -239,7 +239,7 @@ def _v1_history(v1: dict[str, Any]) -> dict[str, Any]:
 
 def _config_from_v1(raw_top: bytes, diff_ids: list[str], history: list[dict[str, Any]]) -> bytes:
     """Docker's conversion: the top v1 JSON without its v1-only keys, plus
-    rootfs and history, with keys sorted and compact as Go writes a map."""
+    rootfs and history, as Go writes a map: top-level keys sorted, compact."""
     try:
         top = json.loads(raw_top)
     except ValueError as exc:
@@ -248,6 +248,8 @@ def _config_from_v1(raw_top: bytes, diff_ids: list[str], history: list[dict[str,
         top.pop(key, None)
     top["rootfs"] = {"type": "layers", "diff_ids": diff_ids}
     top["history"] = history
-    text = json.dumps(top, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    # Go marshals the top-level map with sorted keys and nested raw values as they were.
+    ordered = {key: top[key] for key in sorted(top)}
+    text = json.dumps(ordered, separators=(",", ":"), ensure_ascii=False)
     text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     return text.encode()

@@ -56,18 +56,14 @@ def extract_layer(source: Path | BinaryIO, target: Path) -> ExtractResult:
     Raises InvalidArgument naming the problem when the archive is corrupt,
     truncated or tries to write outside *target* (the caller then deletes
     *target*: it may hold part of the layer), InternalError when the host
-    fails (disk full, not root). Errors raised while reading *source*
-    propagate unchanged.
+    fails (disk full, not root). Errors raised while opening or reading
+    *source* propagate unchanged.
     """
     if not target.is_dir():
         raise InternalError(f"layer target {target} is not a directory")
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         if isinstance(source, Path):
-            try:
-                tar = source.open("rb")
-            except OSError as e:
-                raise InvalidArgument(f"cannot open layer archive {source}: {e.strerror}") from e
-            with tar:
+            with source.open("rb") as tar:
                 proc = _spawn(target, tar, out, err)
                 status = proc.wait()
         else:
