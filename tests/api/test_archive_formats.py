@@ -97,8 +97,8 @@ def _strip_to_legacy(archive: Path, out: Path) -> None:
     <id>/layer.tar, <id>/VERSION and repositories."""
     with tarfile.open(archive) as src, tarfile.open(out, "w") as dst:
         for member in src.getmembers():
-            if member.name in ("manifest.json",) or member.name.endswith(".json") and \
-                    "/" not in member.name:
+            top_level_json = member.name.endswith(".json") and "/" not in member.name
+            if top_level_json:  # manifest.json and the <config>.json files
                 continue
             data = src.extractfile(member) if member.isfile() else None
             dst.addfile(member, io.BytesIO(data.read()) if data else None)

@@ -162,6 +162,8 @@ def go_str(value: Any, top: bool = True) -> str:
         return f"map[{items}]"
     if isinstance(value, list | tuple):
         return "[" + " ".join(go_str(v, False) for v in value) + "]"
+    if isinstance(value, GoStruct):
+        return "{" + " ".join(go_str(value.get(f), False) for f in value.FIELDS) + "}"
     if isinstance(value, TemplateObject):
         return "&" + go_str(value.json_value(), False).replace("map[", "{", 1)
     return str(value)
@@ -233,6 +235,8 @@ def _jsonable(value: Any) -> Any:
         return None
     if value is NO_VALUE:
         return None
+    if isinstance(value, GoTime):
+        return value.text
     if isinstance(value, TemplateObject):
         return value.json_value()
     if isinstance(value, dict):
@@ -362,3 +366,61 @@ def _sign(text: str, flags: str) -> str:
     if " " in flags and not text.startswith("-"):
         return " " + text
     return text
+
+
+class GoStruct(TemplateObject):
+    """A typed Go struct seen by templates: fields by Go name, JSON by json tag, in order.
+
+    Docker templates address struct fields by their Go names (``{{.APIVersion}}``)
+    while ``{{json .}}`` uses the json tags (``"ApiVersion"``) in declaration
+    order; raw dicts cannot express both, this can.
+    """
+
+    def __init__(self, go_type: str, fields: list[tuple[str, str | None, Any, bool]]) -> None:
+        """``fields``: (Go name, json key or None if not marshalled, value, omitempty)."""
+        self.GO_TYPE = go_type
+        self._fields = fields
+        self._values = {name: value for name, _, value, _ in fields}
+        self.FIELDS = tuple(self._values)
+
+    def template_field(self, name: str) -> Any:
+        if name not in self._values:
+            return None
+        value = self._values[name]
+        return lambda: value
+
+    def json_value(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for _, key, value, omitempty in self._fields:
+            if key is None:
+                continue
+            if omitempty and (value is None or value == "" or value == 0 or value is False
+                              or value == [] or value == {}):
+                continue
+            out[key] = value
+        return out
+
+    def get(self, name: str) -> Any:
+        return self._values.get(name)
+
+
+class GoTime:
+    """A ``time.Time`` field: templates print Go's ``String()`` form, JSON keeps RFC 3339."""
+
+    def __init__(self, rfc3339: str) -> None:
+        self.text = rfc3339
+
+    def __str__(self) -> str:
+        import re
+
+        m = re.match(
+            r"^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})$", self.text
+        )
+        if m is None:
+            return self.text
+        date, clock, frac, zone = m.groups()
+        frac = (frac or "").rstrip("0").rstrip(".")
+        if zone == "Z":
+            return f"{date} {clock}{frac} +0000 UTC"
+        offset = zone.replace(":", "")
+        return f"{date} {clock}{frac} {offset} {offset}"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import http.client
 import json
-import platform
+import os
 from collections.abc import Iterator, Mapping, Sequence
 from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
@@ -226,7 +226,7 @@ class Client:
         target = self.url(path, params, versioned)
         conn = UnixHTTPConnection(self.socket_path, self.host,
                                   timeout=timeout if timeout is not None else self.timeout)
-        hdrs = {"User-Agent": f"ketch-client/{__version__} ({platform.system().lower()})"}
+        hdrs = {"User-Agent": f"ketch-client/{__version__} ({os.uname().sysname.lower()})"}
         if headers:
             hdrs.update(headers)
         if body is not None and not any(k.lower() == "content-type" for k in hdrs):
@@ -285,6 +285,10 @@ class Client:
                 )
             return error_for_status(resp.status, str(message).strip())
         return error_for_status(resp.status, body.decode(errors="replace").strip())
+
+    def get_raw(self, path: str, params: Params | None = None) -> bytes:
+        """The body of a GET as bytes (``inspect`` prints the daemon's own JSON text)."""
+        return self.request("GET", path, params=params).read()
 
     def get_json(self, path: str, params: Params | None = None) -> Any:
         return self.request("GET", path, params=params).json()

@@ -44,6 +44,10 @@ class ImagesAPI:
         result: dict[str, Any] = self.client.get_json(f"/images/{name}/json")
         return result
 
+    def inspect_raw(self, name: str) -> bytes:
+        """``GET /images/{name}/json`` as the daemon's JSON bytes."""
+        return self.client.get_raw(f"/images/{name}/json")
+
     def history(self, name: str) -> list[dict[str, Any]]:
         """``GET /images/{name}/history``: layers, newest first."""
         return list(self.client.get_json(f"/images/{name}/history") or [])

@@ -46,6 +46,7 @@ from ketch.layers.extract import ExtractResult, extract_layer
 _CHAIN_ID = re.compile(r"sha256:([0-9a-f]{64})")
 _HEX = re.compile(r"[0-9a-f]{64}")
 _SHORT = re.compile(r"[A-Z2-7]{26}")
+_LINK_TARGET = re.compile(r"\.\./([0-9a-f]{64})/diff")
 _LINKS = "l"
 _TMP = "tmp"
 
@@ -185,29 +186,38 @@ class LayerStore:
         """Repair what a crash left behind; call once at daemon start.
 
         Deletes everything under ``tmp/`` (layers being unpacked or
-        removed), deletes short links whose layer is gone, and recreates
-        short links of complete layers that lost theirs.
+        removed) and every short link that does not lead to a layer's
+        ``diff/``, then makes each layer's link file and short link agree:
+        a lost link file is restored from the short link still pointing at
+        the layer (or a new id), a lost short link is recreated, and extra
+        links to one layer are dropped.
         """
         for path in _children(self.root / _TMP):
             _rmtree(path)
-        linked: set[str] = set()
+        links: dict[str, str] = {}  # short id -> layer hex
         for path in _children(self.root / _LINKS):
-            if path.is_symlink() and path.is_dir():  # is_dir follows the link
-                linked.add(path.name)
+            match = _LINK_TARGET.fullmatch(os.readlink(path)) if path.is_symlink() else None
+            if match is not None and _SHORT.fullmatch(path.name) and path.is_dir():
+                links[path.name] = match.group(1)
             else:
                 _rmtree(path)
         for chain_id in self.list():
-            layer = self.root / _hex(chain_id)
+            hex_id = _hex(chain_id)
             try:
                 short = self.short_id(chain_id)
             except NotFound:
-                short = _new_short_id()
-                (layer / "link").write_text(short, "ascii")
-            if short not in linked:
+                pointing = [s for s, h in links.items() if h == hex_id]
+                short = pointing[0] if pointing else _new_short_id()
+                (self.root / hex_id / "link").write_text(short, "ascii")
+            for other in [s for s, h in links.items() if h == hex_id and s != short]:
+                (self.root / _LINKS / other).unlink()
+                del links[other]
+            if short not in links:
                 link = self.root / _LINKS / short
                 with contextlib.suppress(FileNotFoundError):
                     link.unlink()
-                link.symlink_to(f"../{layer.name}/diff")
+                link.symlink_to(f"../{hex_id}/diff")
+                links[short] = hex_id
 
     # -- helpers -----------------------------------------------------------
 
