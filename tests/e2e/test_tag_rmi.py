@@ -102,13 +102,17 @@ def test_rmi_conflicts_and_force(conform: Conform) -> None:
 
 
 def test_rmi_by_id_with_tags_in_one_repository(conform: Conform) -> None:
-    """Several tags of ONE repository are not "multiple repositories"."""
+    """Docker's "multiple repositories" conflict means "more than one tag":
+    three tags of one repository conflict too."""
 
     def scenario(s: Session) -> None:
         busybox = s.baseline.ids["busybox:latest"].removeprefix("sha256:")
         s.docker("tag", "busybox", "busybox:second").ok()
         s.docker("tag", "busybox", "busybox:third").ok()
-        s.docker("rmi", busybox[:12])
+        r = s.docker("rmi", busybox[:12]).fails(1)
+        assert "image is referenced in multiple repositories" in r.stderr
+        s.docker("rmi", "busybox:second", "busybox:third").ok()
+        s.docker("rmi", busybox[:12]).ok()  # one tag left: untag and delete
         s.docker("images").ok()
 
     conform(scenario)

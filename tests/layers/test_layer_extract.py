@@ -119,6 +119,14 @@ def test_directory_mtimes_are_set_after_their_children(target: Path) -> None:
     assert os.lstat(target / "d/sub").st_mtime_ns == 2000 * 10**9
 
 
+def test_replaced_directory_does_not_lend_its_mtime(target: Path) -> None:
+    tar = TarBuilder().dir("x", mtime=1000).dir("x/sub", mtime=1000).file("x", b"f", mtime=3000)
+    tar.dir("y", mtime=1000).dir("y", mtime=4000)
+    extract(tar, target)
+    assert os.lstat(target / "x").st_mtime_ns == 3000 * 10**9
+    assert os.lstat(target / "y").st_mtime_ns == 4000 * 10**9
+
+
 def test_root_entry_applies_to_the_target(target: Path) -> None:
     extract(TarBuilder().dir("./", mode=0o711, uid=3, gid=4).file("a", b"1"), target)
     st = os.lstat(target)
@@ -184,6 +192,22 @@ def test_overlay_xattrs_inside_the_tar_are_not_trusted(target: Path) -> None:
     result = extract(tar, target)
     assert os.listxattr(target / "d") == []
     assert any("trusted.overlay.redirect" in w for w in result.warnings)
+
+
+def test_impossible_values_are_bad_archives(target: Path) -> None:
+    with pytest.raises(InvalidArgument, match="null"):
+        extract(_pax_entry({"path": "x\x00y"}), target)
+    with pytest.raises(InvalidArgument, match='entry "b"'):
+        extract(_pax_entry({"path": "b", "mtime": "1" + "0" * 30}), target)
+
+
+def _pax_entry(pax: dict[str, str]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tf:
+        info = tarfile.TarInfo("placeholder")
+        info.pax_headers = pax
+        tf.addfile(info)
+    return buf.getvalue()
 
 
 def test_whiteout_of_dot_is_rejected(target: Path) -> None:

@@ -1,6 +1,6 @@
 """Child process that unpacks one layer tar from stdin inside a chroot.
 
-Run as ``python -I _unpack_child.py TARGET`` by :mod:`ketch.layers.extract`,
+Run as ``python -I -S _unpack_child.py TARGET`` by :mod:`ketch.layers.extract`,
 never imported by the daemon. It chroots into TARGET before reading a single
 tar header, so whatever the archive contains (``..`` names, symlinks to
 ``/`` followed by entries below them, hard links to host files) the kernel
@@ -135,7 +135,8 @@ class Unpacker:
         self.size = 0
         self.entries = 0
         self.warnings: list[str] = []
-        self.dirs: list[tuple[bytes, int]] = []
+        #: directory -> mtime (ns), applied once all entries are written
+        self.dirs: dict[bytes, int] = {}
         self.saw_aufs_links = False
 
     def warn(self, message: str) -> None:
@@ -184,7 +185,7 @@ class Unpacker:
 
     @staticmethod
     def guard(path: bytes, action: Callable[[], None]) -> None:
-        """Run *action*, attributing an OSError to the entry being applied."""
+        """Run *action*, attributing its failure to the entry being applied."""
         try:
             action()
         except OSError as e:
@@ -192,6 +193,9 @@ class Unpacker:
             if e.errno in HOST_ERRNOS:
                 raise HostFailure(message) from None
             raise BadArchive(message) from None
+        except (ValueError, OverflowError) as e:
+            # a NUL in a PAX name, a time or device number out of range
+            raise BadArchive(f"entry {show(path)}: {e}") from None
 
     # -- whiteouts ---------------------------------------------------------
 
@@ -234,7 +238,7 @@ class Unpacker:
         if member.isdir():
             if existing is None:
                 os.mkdir(path, 0o700)
-            self.dirs.append((path, mtime))
+            self.dirs[path] = mtime
         elif member.issym():
             os.symlink(member.linkname.encode("utf-8", "surrogateescape"), path)
         elif member.ischr() or member.isblk():
@@ -315,14 +319,17 @@ class Unpacker:
         if parent and not os.path.lexists(parent):
             os.makedirs(parent, 0o755, exist_ok=True)
 
-    @staticmethod
-    def remove(path: bytes) -> None:
+    def remove(self, path: bytes) -> None:
+        """Delete whatever is at *path*, forgetting directory times below it."""
         try:
             st = os.lstat(path)
         except FileNotFoundError:
             return
         if stat.S_ISDIR(st.st_mode):
             shutil.rmtree(path)
+            prefix = path + b"/"
+            for gone in [d for d in self.dirs if d == path or d.startswith(prefix)]:
+                del self.dirs[gone]
         else:
             os.unlink(path)
 
@@ -330,11 +337,11 @@ class Unpacker:
         if self.saw_aufs_links:
             shutil.rmtree(AUFS_LINK_DIR, ignore_errors=True)
         # Directory times last: creating children changed them.
-        for path, mtime in self.dirs:
+        for path, mtime in self.dirs.items():
             try:
                 os.utime(path, ns=(mtime, mtime), follow_symlinks=False)
             except FileNotFoundError:
-                continue  # removed by a later entry
+                continue  # below a directory a later entry replaced
 
 
 def main(argv: list[str]) -> int:

@@ -65,26 +65,36 @@ def extract_layer(source: Path | BinaryIO, target: Path) -> ExtractResult:
         if isinstance(source, Path):
             with source.open("rb") as tar:
                 proc = _spawn(target, tar, out, err)
-                status = proc.wait()
+                status = _wait(proc)
         else:
             proc = _spawn(target, subprocess.PIPE, out, err)
             status = _feed(proc, source)
         return _result(status, out, err)
 
 
+def _wait(proc: subprocess.Popen[bytes]) -> int:
+    """Wait for the child; if we are interrupted, it must not outlive us."""
+    try:
+        return proc.wait()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+
+
 def _spawn(target: Path, stdin: IO[bytes] | int, out: IO[bytes],
            err: IO[bytes]) -> subprocess.Popen[bytes]:
     """Start the chroot'ed unpacker on *target*.
 
-    ``-I`` keeps the child's imports to the interpreter's own (no
-    PYTHONPATH, no user site, no script directory on sys.path); the empty
-    environment leaves nothing of the daemon's behind. Its output goes to
-    temporary files so a chatty child can never block on a full pipe while
-    we block on feeding it.
+    ``-I -S`` keep the child to the interpreter's own standard library (no
+    PYTHONPATH, no site-packages or their ``.pth`` hooks, no script
+    directory on sys.path); the empty environment leaves nothing of the
+    daemon's behind. Its output goes to temporary files so a chatty child
+    can never block on a full pipe while we block on feeding it.
     """
     try:
         return subprocess.Popen(
-            [sys.executable, "-I", str(_CHILD), os.fspath(target)],
+            [sys.executable, "-I", "-S", str(_CHILD), os.fspath(target)],
             stdin=stdin, stdout=out, stderr=err, cwd=target, env={}, close_fds=True,
         )
     except OSError as e:
@@ -112,8 +122,10 @@ def _feed(proc: subprocess.Popen[bytes], source: BinaryIO) -> int:
     except BaseException:
         proc.kill()
         proc.wait()
+        with contextlib.suppress(OSError):
+            stdin.close()
         raise
-    return proc.wait()
+    return _wait(proc)
 
 
 def _result(status: int, out: IO[bytes], err: IO[bytes]) -> ExtractResult:

@@ -1,0 +1,288 @@
+"""The ``ketch`` command: global flags, command dispatch, error reporting.
+
+Errors are printed the way the Docker CLI prints them, as one message on
+stderr (daemon errors as ``Error response from daemon: <message>``, usage
+errors with docker's usage hint) and an exit code docker would use; never a
+traceback. Command modules are imported only once a command is chosen, and
+the API client only when a command talks to the daemon, so ``--help`` and
+``--version`` stay fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable
+from ketch import __version__
+from ketch.cli.env import PROG, Env
+from ketch.cli.flags import (
+    FLAG_ERROR_CODE,
+    CommandSpec,
+    Flag,
+    HelpRequested,
+    UsageError,
+    parse,
+    render_help,
+)
+from ketch.errors import KetchError
+
+# name -> (module, spec factory, runner, "use" override or None, aliases)
+_Entry = tuple[str, str, str, str | None]
+
+_TOP: dict[str, _Entry] = {
+    "version": ("system", "spec_version", "run_version", None),
+    "info": ("system", "spec_info", "run_info", None),
+    "events": ("system", "spec_events", "run_events", None),
+    "images": ("images", "spec_images", "run_images",
+               "images [OPTIONS] [REPOSITORY[:TAG]]"),
+    "inspect": ("images", "spec_inspect", "run_inspect", None),
+    "history": ("images", "spec_history", "run_history", None),
+    "tag": ("images", "spec_tag", "run_tag", None),
+    "rmi": ("images", "spec_rmi", "run_rmi", "rmi [OPTIONS] IMAGE [IMAGE...]"),
+    "save": ("images", "spec_save", "run_save", None),
+    "load": ("images", "spec_load", "run_load", None),
+    "import": ("images", "spec_import", "run_import", None),
+}
+
+_GROUPS: dict[str, tuple[str, dict[str, _Entry], dict[str, str]]] = {
+    "image": (
+        "Manage images",
+        {
+            "history": _TOP["history"],
+            "import": _TOP["import"],
+            "inspect": ("images", "spec_image_inspect", "run_image_inspect", None),
+            "load": _TOP["load"],
+            "ls": ("images", "spec_images", "run_images", "ls [OPTIONS] [REPOSITORY[:TAG]]"),
+            "prune": ("images", "spec_prune", "run_prune", None),
+            "rm": ("images", "spec_rmi", "run_rmi", "rm [OPTIONS] IMAGE [IMAGE...]"),
+            "save": _TOP["save"],
+            "tag": _TOP["tag"],
+        },
+        {"list": "ls", "rmi": "rm", "remove": "rm"},
+    ),
+    "system": (
+        "Manage ketch",
+        {
+            "df": ("system", "spec_df", "run_df", None),
+            "events": _TOP["events"],
+            "info": _TOP["info"],
+        },
+        {},
+    ),
+}
+
+_SHORT = {
+    "version": "Show the ketch version information",
+    "info": "Display system-wide information",
+    "events": "Get real time events from the server",
+    "images": "List images",
+    "inspect": "Return low-level information on ketch objects",
+    "history": "Show the history of an image",
+    "tag": "Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE",
+    "rmi": "Remove one or more images",
+    "save": "Save one or more images to a tar archive (streamed to STDOUT by default)",
+    "load": "Load an image from a tar archive or STDIN",
+    "import": "Import the contents from a tarball to create a filesystem image",
+    "ls": "List images",
+    "prune": "Remove unused images",
+    "rm": "Remove one or more images",
+    "df": "Show ketch disk usage",
+}
+
+_GROUP_SHORT = {("image", "inspect"): "Display detailed information on one or more images"}
+
+_LOG_LEVELS = ("panic", "fatal", "error", "warn", "warning", "info", "debug", "trace")
+
+
+def _root_spec() -> CommandSpec:
+    return CommandSpec(
+        PROG, "[OPTIONS] COMMAND [ARG...]", "A Docker-compatible container engine",
+        flags=[
+            Flag("config", "Location of client config files", kind="string", hidden=True),
+            Flag("context", "Name of the context to use", short="c", kind="string",
+                 hidden=True),
+            Flag("debug", "Enable debug mode", short="D"),
+            Flag("host", "Daemon socket to connect to", short="H", kind="list",
+                 typename="string"),
+            Flag("log-level", 'Set the logging level ("debug", "info", "warn", "error", '
+                 '"fatal")', short="l", kind="string", default="info"),
+            Flag("version", "Print version information and quit", short="v"),
+        ],
+        interspersed=False,
+    )
+
+
+def _root_help() -> str:
+    lines = [f"Usage:  {PROG} [OPTIONS] COMMAND", "",
+             "A Docker-compatible container engine", "", "Commands:"]
+    lines += [f"  {name:<11} {_SHORT[name]}" for name in sorted(_TOP)]
+    lines += ["", "Management Commands:"]
+    lines += [f"  {name:<11} {desc}" for name, (desc, _, _) in sorted(_GROUPS.items())]
+    help_text = render_help(_root_spec()).split("Options:\n", 1)[1]
+    lines += ["", "Global Options:", help_text.rstrip("\n"), "",
+              f"Run '{PROG} COMMAND --help' for more information on a command.", ""]
+    return "\n".join(lines)
+
+
+def _group_help(group: str) -> str:
+    desc, cmds, _ = _GROUPS[group]
+    lines = [f"Usage:  {PROG} {group} COMMAND", "", desc, "", "Commands:"]
+    lines += [f"  {name:<11} {_GROUP_SHORT.get((group, name), _SHORT[name])}"
+              for name in sorted(cmds)]
+    lines += ["", f"Run '{PROG} {group} COMMAND --help' for more information on a command.",
+              ""]
+    return "\n".join(lines)
+
+
+def daemon_error_text(exc: KetchError) -> str:
+    """How the Docker CLI words an error: daemon answers get the daemon prefix."""
+    from ketch.client.errors import ConnectionFailed, ProtocolError, StreamError, UnsupportedHost
+
+    if isinstance(exc, ConnectionFailed | StreamError | ProtocolError | UnsupportedHost):
+        return str(exc)
+    return f"Error response from daemon: {exc}"
+
+
+def _lookup(words: list[str]) -> tuple[str, _Entry, list[str], str]:
+    """(command path, table entry, remaining argv, name the user typed)."""
+    name = words[0]
+    if name in _GROUPS:
+        _, cmds, aliases = _GROUPS[name]
+        rest = words[1:]
+        if not rest:
+            raise HelpRequested(_group_help(name), True)  # docker shows it on stderr
+        if rest[0] in ("-h", "--help"):
+            raise HelpRequested(_group_help(name))
+        sub = aliases.get(rest[0], rest[0])
+        if sub not in cmds:
+            if rest[0].startswith("-"):
+                raise UsageError(
+                    f"unknown flag: {rest[0]}\n\nUsage:  {PROG} {name} COMMAND\n\n"
+                    f"Run '{PROG} {name} --help' for more information", FLAG_ERROR_CODE)
+            raise UsageError(
+                f"{PROG}: unknown command: {PROG} {name} {rest[0]}\n\n"
+                f"Usage:  {PROG} {name}\n\nRun '{PROG} {name} --help' for more information"
+            )
+        return f"{PROG} {name} {sub}", cmds[sub], rest[1:], rest[0]
+    if name in _TOP:
+        return f"{PROG} {name}", _TOP[name], words[1:], name
+    raise UsageError(
+        f"{PROG}: unknown command: {PROG} {name}\n\nRun '{PROG} --help' for more information"
+    )
+
+
+def _build_spec(path: str, entry: _Entry) -> tuple[CommandSpec, Callable[..., int], str]:
+    module_name, spec_name, run_name, use = entry
+    module = importlib.import_module(f"ketch.cli.commands.{module_name}")
+    factory = getattr(module, spec_name)
+    spec: CommandSpec = factory(path, use) if use is not None else factory(path)
+    return spec, getattr(module, run_name), module_name
+
+
+def run(argv: list[str], env: Env | None = None) -> int:
+    """Run one command line; returns the exit code (never raises for command errors)."""
+    env = env or Env()
+    try:
+        return _run(argv, env)
+    except HelpRequested as exc:
+        text = str(exc.args[0]) if exc.args else ""
+        if len(exc.args) > 1 and exc.args[1]:
+            env.err(text)
+        else:
+            env.out(text)
+        return 0
+    except UsageError as exc:
+        _flush(env)
+        env.err(f"{exc}\n")
+        return exc.code
+    except KetchError as exc:
+        _flush(env)
+        env.err(daemon_error_text(exc) + "\n")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        _silence_stdout()
+        return 141
+    except _format_error() as exc:
+        _flush(env)
+        env.err(f"{exc}\n")
+        return 1
+    except OSError as exc:
+        _flush(env)
+        env.err(f"{_os_error_text(exc)}\n")
+        return 1
+
+
+def _format_error() -> type[Exception]:
+    from ketch.cli.formatter import FormatError
+
+    return FormatError
+
+
+def _os_error_text(exc: OSError) -> str:
+    """Go's wording for failed file operations: ``open x: no such file or directory``."""
+    if exc.filename is not None and exc.strerror:
+        return f"open {exc.filename}: {exc.strerror.lower()}"
+    return str(exc)
+
+
+def _flush(env: Env) -> None:
+    try:
+        env.stdout.flush()
+    except (OSError, ValueError):
+        pass
+
+
+def _silence_stdout() -> None:
+    """After EPIPE, stop Python from complaining again when it flushes at exit."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _run(argv: list[str], env: Env) -> int:
+    root = _root_spec()
+    try:
+        parsed = parse(root, argv)
+    except HelpRequested:
+        raise HelpRequested(_root_help()) from None
+    if parsed["version"]:
+        env.out(f"{PROG} version {__version__}\n")
+        return 0
+    level = parsed["log_level"]
+    if level.lower() not in _LOG_LEVELS:
+        raise UsageError(f"Unable to parse logging level: {level}")
+    hosts = parsed["host"]
+    env.host = hosts[-1] if hosts else env.host
+    env.debug = parsed["debug"] or env.debug
+    if not parsed.args:
+        raise HelpRequested(_root_help(), True)
+    path, entry, rest, typed = _lookup(parsed.args)
+    spec, runner, _ = _build_spec(path, entry)
+    try:
+        cmd_args = parse(spec, rest)
+    except HelpRequested:
+        raise HelpRequested(render_help(spec)) from None
+    if entry[2] == "run_images":
+        return int(runner(env, cmd_args, typed))
+    return int(runner(env, cmd_args))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``ketch`` script: runs the command and exits with its code."""
+    code = run(sys.argv[1:] if argv is None else argv)
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+        code = code or 141
+    raise SystemExit(code)
+
+
+if __name__ == "__main__":
+    main()
