@@ -69,3 +69,10 @@ def parse_timestamp_ns(value: str, now: float | None = None) -> int:
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
         value += "T00:00:00Z"
     return parse_rfc3339_ns(value)
+
+
+def parse_go_duration(value: str) -> int:
+    """A Go duration (``30s``, ``1m30s``, ``500ms``) in nanoseconds."""
+    if not re.fullmatch(rf"(?:{_DURATION.pattern})+", value):
+        raise InvalidArgument(f"time: invalid duration {value!r}")
+    return int(sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION.findall(value)) * 1e9)

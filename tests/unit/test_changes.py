@@ -43,9 +43,19 @@ def test_shell_form_cmd() -> None:
 @pytest.mark.parametrize("change, message", [
     ("RUN echo no", "run is not a valid change command"),
     ("FROM busybox", "from is not a valid change command"),
+    ("HEALTHCHECK --bogus=1 CMD true", "Unknown flag: bogus"),
     ("EXPOSE 99999", "invalid containerPort"),
     ("ENV =x", "can not be blank"),
 ])
 def test_rejected(change: str, message: str) -> None:
     with pytest.raises(InvalidArgument, match=message):
         apply_changes({}, [change])
+
+
+def test_healthcheck() -> None:
+    config = apply_changes({}, ["HEALTHCHECK --interval=30s --retries=3 CMD curl -f http://x/"])
+    assert config["Healthcheck"] == {"Interval": 30_000_000_000, "Retries": 3,
+                                     "Test": ["CMD-SHELL", "curl -f http://x/"]}
+    exec_form = apply_changes({}, ['HEALTHCHECK CMD ["true"]'])
+    assert exec_form["Healthcheck"] == {"Test": ["CMD", "true"]}
+    assert apply_changes({}, ["HEALTHCHECK NONE"])["Healthcheck"] == {"Test": ["NONE"]}

@@ -11,7 +11,7 @@ from aiohttp import web
 from ketch.api.keys import SERVICES
 from ketch.api.params import query_bool, query_filters, query_list, query_str
 from ketch.api.spool import spooled_body
-from ketch.api.streams import byte_stream, json_stream
+from ketch.api.streams import byte_stream, json_response, json_stream
 from ketch.api.version import at_least
 from ketch.errors import InvalidArgument, NotFound
 from ketch.images.model import DeleteRecord, Image
@@ -121,7 +121,7 @@ async def list_images(request: web.Request) -> web.Response:
     images = services.images.list_images(filters, all_=query_bool(request, "all"))
     want_shared = query_bool(request, "shared-size")
     usage = services.images.disk_usage() if want_shared else None
-    return web.json_response([
+    return json_response([
         image_summary(image, request["api_version"],
                       shared_size=usage.shared_size[image.id] if usage else -1)
         for image in images
@@ -130,12 +130,12 @@ async def list_images(request: web.Request) -> web.Response:
 
 async def inspect_image(request: web.Request) -> web.Response:
     image = request.app[SERVICES].images.get(request.match_info["name"])
-    return web.json_response(image_inspect(request, image))
+    return json_response(image_inspect(request, image))
 
 
 async def image_history(request: web.Request) -> web.Response:
     entries = request.app[SERVICES].images.history(request.match_info["name"])
-    return web.json_response([
+    return json_response([
         {"Comment": e.comment, "Created": e.created, "CreatedBy": e.created_by, "Id": e.id,
          "Size": e.size, "Tags": e.tags or None}
         for e in entries
@@ -160,12 +160,12 @@ async def delete_image(request: web.Request) -> web.Response:
         request.match_info["name"], force=query_bool(request, "force"),
         prune=not query_bool(request, "noprune"),
     )
-    return web.json_response(_delete_records(records))
+    return json_response(_delete_records(records))
 
 
 async def prune_images(request: web.Request) -> web.Response:
     report = await request.app[SERVICES].images.prune(query_filters(request))
-    return web.json_response({
+    return json_response({
         "ImagesDeleted": _delete_records(report.records) or None,
         "SpaceReclaimed": report.space_reclaimed,
     })

@@ -68,3 +68,10 @@ async def byte_stream(
         return response
     await response.write_eof()
     return response
+
+
+def json_response(body: Any, status: int = 200) -> web.Response:
+    """A JSON body with ``Content-Type`` exactly ``application/json`` (no
+    charset: the Go CLI compares the whole header value)."""
+    return web.Response(status=status, body=json.dumps(body).encode() + b"\n",
+                        headers={"Content-Type": "application/json"})

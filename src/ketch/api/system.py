@@ -13,6 +13,7 @@ from aiohttp import web
 from ketch.api.images import image_summary
 from ketch.api.keys import SERVICES
 from ketch.api.params import query_filters, query_list, query_str
+from ketch.api.streams import json_response
 from ketch.api.version import API_VERSION, MIN_API_VERSION, at_least
 from ketch.errors import InvalidArgument
 from ketch.events import Event, EventFilter
@@ -44,14 +45,14 @@ async def version(request: web.Request) -> web.Response:
         "Experimental": "false", "GitCommit": "ketch", "GoVersion": PYTHON_VERSION,
         "KernelVersion": facts.kernel_version, "MinAPIVersion": MIN_API_VERSION, "Os": "linux",
     }
-    return web.json_response({
+    return json_response({
         "Platform": {"Name": "ketch"},
         "Components": [{"Name": "Engine", "Version": ENGINE_VERSION, "Details": details}],
         "Version": ENGINE_VERSION, "ApiVersion": API_VERSION,
         "MinAPIVersion": MIN_API_VERSION, "GitCommit": "ketch", "GoVersion": PYTHON_VERSION,
         "Os": "linux", "Arch": facts.architecture, "KernelVersion": facts.kernel_version,
         "BuildTime": BUILD_TIME,
-    }, content_type="application/json")
+    })
 
 
 async def info(request: web.Request) -> web.Response:
@@ -99,7 +100,7 @@ async def info(request: web.Request) -> web.Response:
         "DefaultAddressPools": None, "CDISpecDirs": [],
         "Containerd": None,
     }
-    return web.json_response(body)
+    return json_response(body)
 
 
 def _open_fds() -> int:
@@ -131,7 +132,7 @@ async def disk_usage(request: web.Request) -> web.Response:
         body["Volumes"] = []
     if "build-cache" in wanted:
         body["BuildCache"] = []
-    return web.json_response(body)
+    return json_response(body)
 
 
 def render_event(event: Event) -> dict[str, Any]:

@@ -9,12 +9,13 @@ Docker CLI prints.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
-
 from ketch.cli import units
 from ketch.cli.goprint import TemplateObject, go_quote
-from ketch.cli.reference import ReferenceError, parse_normalized_named
+from ketch.cli.reference import ReferenceError, parse_normalized_named, split_normalized
+
+TYPE_CHECKING = False  # typing is not imported at run time: it costs startup time
+if TYPE_CHECKING:
+    from typing import Any
 
 NONE = "<none>"
 SHORT_ID_LEN = 12
@@ -157,40 +158,40 @@ class ImageContext(TemplateObject):
         self.digest = digest
         self.trunc = trunc
 
-    def ID(self) -> str:  # noqa: N802 - template field names are Docker's
+    def ID(self) -> str:
         ident = str(self.summary.get("Id", ""))
         return truncate_id(ident) if self.trunc else ident
 
-    def Repository(self) -> str:  # noqa: N802
+    def Repository(self) -> str:
         return self.repo
 
-    def Tag(self) -> str:  # noqa: N802
+    def Tag(self) -> str:
         return self.tag
 
-    def Digest(self) -> str:  # noqa: N802
+    def Digest(self) -> str:
         return self.digest
 
-    def CreatedSince(self) -> str:  # noqa: N802
+    def CreatedSince(self) -> str:
         return units.since(_int(self.summary.get("Created")))
 
-    def CreatedAt(self) -> str:  # noqa: N802
+    def CreatedAt(self) -> str:
         return units.go_time_string(_int(self.summary.get("Created")))
 
-    def Size(self) -> str:  # noqa: N802
+    def Size(self) -> str:
         return units.human_size_with_precision(_int(self.summary.get("Size")), 3)
 
-    def Containers(self) -> str:  # noqa: N802
+    def Containers(self) -> str:
         count = _int(self.summary.get("Containers"), -1)
         return "N/A" if count == -1 else str(count)
 
-    def VirtualSize(self) -> str:  # noqa: N802
+    def VirtualSize(self) -> str:
         return units.human_size(_int(self.summary.get("Size")))
 
-    def SharedSize(self) -> str:  # noqa: N802
+    def SharedSize(self) -> str:
         shared = _int(self.summary.get("SharedSize"), -1)
         return "N/A" if shared == -1 else units.human_size(shared)
 
-    def UniqueSize(self) -> str:  # noqa: N802
+    def UniqueSize(self) -> str:
         size = _int(self.summary.get("Size"), -1)
         shared = _int(self.summary.get("SharedSize"), -1)
         if size == -1 or shared == -1:
@@ -209,17 +210,11 @@ def image_rows(images: list[dict[str, Any]], *, trunc: bool, digest: bool,
         repo_tags: dict[str, list[str]] = {}
         repo_digests: dict[str, list[str]] = {}
         for ref_text in img.get("RepoTags") or []:
-            try:
-                ref = parse_normalized_named(ref_text)
-            except ReferenceError:
-                continue
+            ref = split_normalized(ref_text)
             if ref.tag:
                 repo_tags.setdefault(ref.familiar_name, []).append(ref.tag)
         for ref_text in img.get("RepoDigests") or []:
-            try:
-                ref = parse_normalized_named(ref_text)
-            except ReferenceError:
-                continue
+            ref = split_normalized(ref_text)
             if ref.digest:
                 repo_digests.setdefault(ref.familiar_name, []).append(ref.digest)
         for repo, tags in repo_tags.items():
@@ -253,14 +248,14 @@ class HistoryContext(TemplateObject):
         self.trunc = trunc
         self.human = human
 
-    def ID(self) -> str:  # noqa: N802
+    def ID(self) -> str:
         ident = str(self.item.get("Id", ""))
         return truncate_id(ident) if self.trunc else ident
 
-    def CreatedAt(self) -> str:  # noqa: N802
+    def CreatedAt(self) -> str:
         return units.rfc3339(_int(self.item.get("Created")))
 
-    def CreatedSince(self) -> str:  # noqa: N802
+    def CreatedSince(self) -> str:
         if not self.human:
             return self.CreatedAt()
         created = _int(self.item.get("Created"))
@@ -268,15 +263,15 @@ class HistoryContext(TemplateObject):
             return "N/A"
         return units.since(created)
 
-    def CreatedBy(self) -> str:  # noqa: N802
+    def CreatedBy(self) -> str:
         created_by = str(self.item.get("CreatedBy") or "").replace("\t", " ")
         return ellipsis(created_by, 45) if self.trunc else created_by
 
-    def Size(self) -> str:  # noqa: N802
+    def Size(self) -> str:
         size = _int(self.item.get("Size"))
         return units.human_size_with_precision(size, 3) if self.human else str(size)
 
-    def Comment(self) -> str:  # noqa: N802
+    def Comment(self) -> str:
         return str(self.item.get("Comment") or "")
 
 
@@ -300,19 +295,19 @@ class ImagesUsage(_UsageRow):
         self.total_size = total_size
         self.images = images
 
-    def Type(self) -> str:  # noqa: N802
+    def Type(self) -> str:
         return "Images"
 
-    def TotalCount(self) -> str:  # noqa: N802
+    def TotalCount(self) -> str:
         return str(len(self.images))
 
-    def Active(self) -> str:  # noqa: N802
+    def Active(self) -> str:
         return str(sum(1 for i in self.images if _int(i.get("Containers")) > 0))
 
-    def Size(self) -> str:  # noqa: N802
+    def Size(self) -> str:
         return units.human_size(self.total_size)
 
-    def Reclaimable(self) -> str:  # noqa: N802
+    def Reclaimable(self) -> str:
         used = 0
         for img in self.images:
             if _int(img.get("Containers")) != 0:
@@ -332,19 +327,19 @@ class ContainersUsage(_UsageRow):
     def __init__(self, containers: list[dict[str, Any]]) -> None:
         self.containers = containers
 
-    def Type(self) -> str:  # noqa: N802
+    def Type(self) -> str:
         return "Containers"
 
-    def TotalCount(self) -> str:  # noqa: N802
+    def TotalCount(self) -> str:
         return str(len(self.containers))
 
-    def Active(self) -> str:  # noqa: N802
+    def Active(self) -> str:
         return str(sum(1 for c in self.containers if c.get("State") in _ACTIVE_STATES))
 
-    def Size(self) -> str:  # noqa: N802
+    def Size(self) -> str:
         return units.human_size(sum(_int(c.get("SizeRw")) for c in self.containers))
 
-    def Reclaimable(self) -> str:  # noqa: N802
+    def Reclaimable(self) -> str:
         total = sum(_int(c.get("SizeRw")) for c in self.containers)
         reclaimable = sum(_int(c.get("SizeRw")) for c in self.containers
                           if c.get("State") not in _ACTIVE_STATES)
@@ -362,19 +357,19 @@ class VolumesUsage(_UsageRow):
     def __init__(self, volumes: list[dict[str, Any]]) -> None:
         self.volumes = volumes
 
-    def Type(self) -> str:  # noqa: N802
+    def Type(self) -> str:
         return "Local Volumes"
 
-    def TotalCount(self) -> str:  # noqa: N802
+    def TotalCount(self) -> str:
         return str(len(self.volumes))
 
-    def Active(self) -> str:  # noqa: N802
+    def Active(self) -> str:
         return str(sum(1 for v in self.volumes if _usage(v)[1] > 0))
 
-    def Size(self) -> str:  # noqa: N802
+    def Size(self) -> str:
         return units.human_size(sum(s for s, _ in map(_usage, self.volumes) if s != -1))
 
-    def Reclaimable(self) -> str:  # noqa: N802
+    def Reclaimable(self) -> str:
         total = reclaimable = 0
         for size, refs in map(_usage, self.volumes):
             if size != -1:
@@ -391,19 +386,19 @@ class BuildCacheUsage(_UsageRow):
         self.builder_size = builder_size
         self.records = records
 
-    def Type(self) -> str:  # noqa: N802
+    def Type(self) -> str:
         return "Build Cache"
 
-    def TotalCount(self) -> str:  # noqa: N802
+    def TotalCount(self) -> str:
         return str(len(self.records))
 
-    def Active(self) -> str:  # noqa: N802
+    def Active(self) -> str:
         return str(sum(1 for r in self.records if r.get("InUse")))
 
-    def Size(self) -> str:  # noqa: N802
+    def Size(self) -> str:
         return units.human_size(self.builder_size)
 
-    def Reclaimable(self) -> str:  # noqa: N802
+    def Reclaimable(self) -> str:
         in_use = sum(_int(r.get("Size")) for r in self.records
                      if r.get("InUse") and not r.get("Shared"))
         return units.human_size(self.builder_size - in_use)
@@ -467,11 +462,11 @@ class ContainerContext(TemplateObject):
         self.c = summary
         self.trunc = trunc
 
-    def ID(self) -> str:  # noqa: N802
+    def ID(self) -> str:
         ident = str(self.c.get("Id", ""))
         return truncate_id(ident) if self.trunc else ident
 
-    def Names(self) -> str:  # noqa: N802
+    def Names(self) -> str:
         names = [n[1:] for n in self.c.get("Names") or []]
         if self.trunc:
             for name in names:
@@ -480,7 +475,7 @@ class ContainerContext(TemplateObject):
                     break
         return ",".join(names)
 
-    def Image(self) -> str:  # noqa: N802
+    def Image(self) -> str:
         image = str(self.c.get("Image") or "")
         if not image:
             return "<no image>"
@@ -497,54 +492,54 @@ class ContainerContext(TemplateObject):
             return ref.familiar_name
         return image
 
-    def Command(self) -> str:  # noqa: N802
+    def Command(self) -> str:
         command = str(self.c.get("Command") or "")
         if self.trunc:
             command = ellipsis(command, 20)
         return go_quote(command)
 
-    def CreatedAt(self) -> str:  # noqa: N802
+    def CreatedAt(self) -> str:
         return units.go_time_string(_int(self.c.get("Created")))
 
-    def RunningFor(self) -> str:  # noqa: N802
+    def RunningFor(self) -> str:
         return units.since(_int(self.c.get("Created")))
 
-    def Ports(self) -> str:  # noqa: N802
+    def Ports(self) -> str:
         return _display_ports(list(self.c.get("Ports") or []))
 
-    def State(self) -> str:  # noqa: N802
+    def State(self) -> str:
         return str(self.c.get("State") or "")
 
-    def Status(self) -> str:  # noqa: N802
+    def Status(self) -> str:
         return str(self.c.get("Status") or "")
 
-    def Size(self) -> str:  # noqa: N802
+    def Size(self) -> str:
         srw = units.human_size_with_precision(_int(self.c.get("SizeRw")), 3)
         root = _int(self.c.get("SizeRootFs"))
         if root > 0:
             return f"{srw} (virtual {units.human_size_with_precision(root, 3)})"
         return srw
 
-    def Labels(self) -> str:  # noqa: N802
+    def Labels(self) -> str:
         labels = self.c.get("Labels") or {}
         return ",".join(sorted(f"{k}={v}" for k, v in labels.items()))
 
-    def Label(self, name: str) -> str:  # noqa: N802
+    def Label(self, name: str) -> str:
         return str((self.c.get("Labels") or {}).get(name, ""))
 
     Label.takes_args = True  # type: ignore[attr-defined]
 
-    def Mounts(self) -> str:  # noqa: N802
+    def Mounts(self) -> str:
         names = []
         for m in self.c.get("Mounts") or []:
             name = str(m.get("Name") or m.get("Source") or "")
             names.append(ellipsis(name, 15) if self.trunc else name)
         return ",".join(names)
 
-    def LocalVolumes(self) -> str:  # noqa: N802
+    def LocalVolumes(self) -> str:
         return str(sum(1 for m in self.c.get("Mounts") or [] if m.get("Driver") == "local"))
 
-    def Networks(self) -> str:  # noqa: N802
+    def Networks(self) -> str:
         settings = self.c.get("NetworkSettings") or {}
         return ",".join((settings.get("Networks") or {}).keys())
 
@@ -557,43 +552,43 @@ class VolumeContext(TemplateObject):
     def __init__(self, volume: dict[str, Any]) -> None:
         self.v = volume
 
-    def Name(self) -> str:  # noqa: N802
+    def Name(self) -> str:
         return str(self.v.get("Name") or "")
 
-    def Driver(self) -> str:  # noqa: N802
+    def Driver(self) -> str:
         return str(self.v.get("Driver") or "")
 
-    def Scope(self) -> str:  # noqa: N802
+    def Scope(self) -> str:
         return str(self.v.get("Scope") or "")
 
-    def Mountpoint(self) -> str:  # noqa: N802
+    def Mountpoint(self) -> str:
         return str(self.v.get("Mountpoint") or "")
 
-    def Labels(self) -> str:  # noqa: N802
+    def Labels(self) -> str:
         return ",".join(f"{k}={v}" for k, v in (self.v.get("Labels") or {}).items())
 
-    def Label(self, name: str) -> str:  # noqa: N802
+    def Label(self, name: str) -> str:
         return str((self.v.get("Labels") or {}).get(name, ""))
 
     Label.takes_args = True  # type: ignore[attr-defined]
 
-    def Links(self) -> str:  # noqa: N802
+    def Links(self) -> str:
         data = self.v.get("UsageData")
         return "N/A" if data is None else str(_int(data.get("RefCount")))
 
-    def Size(self) -> str:  # noqa: N802
+    def Size(self) -> str:
         data = self.v.get("UsageData")
         return "N/A" if data is None else units.human_size(_int(data.get("Size")))
 
-    def Group(self) -> str:  # noqa: N802
+    def Group(self) -> str:
         cluster = self.v.get("ClusterVolume")
         return "N/A" if not cluster else str((cluster.get("Spec") or {}).get("Group", ""))
 
-    def Availability(self) -> str:  # noqa: N802
+    def Availability(self) -> str:
         cluster = self.v.get("ClusterVolume")
         return "N/A" if not cluster else str((cluster.get("Spec") or {}).get("Availability", ""))
 
-    def Status(self) -> str:  # noqa: N802
+    def Status(self) -> str:
         cluster = self.v.get("ClusterVolume")
         if not cluster:
             return "N/A"
@@ -605,6 +600,8 @@ class VolumeContext(TemplateObject):
 
 def parse_api_time(value: Any) -> float | None:
     """Unix seconds of an RFC 3339 time from the API (nanoseconds allowed), or None."""
+    from datetime import datetime
+
     if not value or not isinstance(value, str):
         return None
     text = value
@@ -628,49 +625,49 @@ class BuildCacheContext(TemplateObject):
         self.r = record
         self.trunc = trunc
 
-    def ID(self) -> str:  # noqa: N802
+    def ID(self) -> str:
         ident = str(self.r.get("ID") or "")
         if self.trunc:
             ident = truncate_id(ident)
         return ident + "*" if self.r.get("InUse") else ident
 
-    def Parent(self) -> str:  # noqa: N802
+    def Parent(self) -> str:
         parents = self.r.get("Parents") or []
         parent = ", ".join(parents) if parents else str(self.r.get("Parent") or "")
         return truncate_id(parent) if self.trunc else parent
 
-    def CacheType(self) -> str:  # noqa: N802
+    def CacheType(self) -> str:
         return str(self.r.get("Type") or "")
 
-    def Description(self) -> str:  # noqa: N802
+    def Description(self) -> str:
         return str(self.r.get("Description") or "")
 
-    def Size(self) -> str:  # noqa: N802
+    def Size(self) -> str:
         return units.human_size_with_precision(_int(self.r.get("Size")), 3)
 
-    def CreatedAt(self) -> str:  # noqa: N802
+    def CreatedAt(self) -> str:
         ts = parse_api_time(self.r.get("CreatedAt"))
         return units.go_time_string(int(ts)) if ts is not None else ""
 
-    def CreatedSince(self) -> str:  # noqa: N802
+    def CreatedSince(self) -> str:
         ts = parse_api_time(self.r.get("CreatedAt"))
         return units.since(ts if ts is not None else 0)
 
-    def LastUsedAt(self) -> str:  # noqa: N802
+    def LastUsedAt(self) -> str:
         ts = parse_api_time(self.r.get("LastUsedAt"))
         return units.go_time_string(int(ts)) if ts is not None else ""
 
-    def LastUsedSince(self) -> str:  # noqa: N802
+    def LastUsedSince(self) -> str:
         ts = parse_api_time(self.r.get("LastUsedAt"))
         return units.since(ts) if ts is not None else ""
 
-    def UsageCount(self) -> str:  # noqa: N802
+    def UsageCount(self) -> str:
         return str(_int(self.r.get("UsageCount")))
 
-    def InUse(self) -> str:  # noqa: N802
+    def InUse(self) -> str:
         return "true" if self.r.get("InUse") else "false"
 
-    def Shared(self) -> str:  # noqa: N802
+    def Shared(self) -> str:
         return "true" if self.r.get("Shared") else "false"
 
 
@@ -687,14 +684,14 @@ class DiskUsageVerbose(TemplateObject):
         self.volumes = volumes
         self.build_cache = build_cache
 
-    def Images(self) -> list[ImageContext]:  # noqa: N802
+    def Images(self) -> list[ImageContext]:
         return self.images
 
-    def Containers(self) -> list[ContainerContext]:  # noqa: N802
+    def Containers(self) -> list[ContainerContext]:
         return self.containers
 
-    def Volumes(self) -> list[VolumeContext]:  # noqa: N802
+    def Volumes(self) -> list[VolumeContext]:
         return self.volumes
 
-    def BuildCache(self) -> list[BuildCacheContext]:  # noqa: N802
+    def BuildCache(self) -> list[BuildCacheContext]:
         return self.build_cache

@@ -8,9 +8,11 @@ to the daemon, and tests can run commands with their own streams.
 from __future__ import annotations
 
 import sys
-from typing import IO, TYPE_CHECKING, TextIO
 
+TYPE_CHECKING = False  # typing is not imported at run time: it costs startup time
 if TYPE_CHECKING:
+    from typing import IO, TextIO
+
     from ketch.client import Client
 
 #: The program name used in messages ("ketch: 'ketch tag' requires 2 arguments").

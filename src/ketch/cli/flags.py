@@ -11,8 +11,10 @@ translating argparse's. It also renders ``--help`` in Docker's layout.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+TYPE_CHECKING = False  # typing is not imported at run time: it costs startup time
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 #: Exit code of flag errors (cobra's flag-error path in the Docker CLI).
 FLAG_ERROR_CODE = 125
@@ -26,7 +28,7 @@ class UsageError(Exception):
         self.code = code
 
 
-class HelpRequested(Exception):  # noqa: N818 - a signal, not an error
+class HelpRequested(Exception):
     """``-h``/``--help`` was given: print the command's help and exit 0."""
 
 
@@ -74,7 +76,7 @@ class Flag:
             return list(self.default or [])
         if self.default is not None:
             return self.default
-        return {"bool": False, "string": "", "int": 0}.get(self.kind, None)
+        return {"bool": False, "string": "", "int": 0}.get(self.kind)
 
 
 class CommandSpec:
@@ -190,7 +192,7 @@ def parse(spec: CommandSpec, argv: list[str]) -> Parsed:
                 if flag is None:
                     if ch == "h":
                         raise HelpRequested()
-                    raise spec.flag_error(f"unknown shorthand flag: '{ch}' in {word}")
+                    raise spec.flag_error(f"unknown shorthand flag: '{ch}' in -{shorts[j:]}")
                 rest = shorts[j + 1:]
                 if rest.startswith("="):
                     set_value(flag, rest[1:])
@@ -205,7 +207,7 @@ def parse(spec: CommandSpec, argv: list[str]) -> Parsed:
                     set_value(flag, argv[i])
                     i += 1
                 else:
-                    raise spec.flag_error(f"flag needs an argument: '{ch}' in -{ch}")
+                    raise spec.flag_error(f"flag needs an argument: '{ch}' in -{shorts[j:]}")
                 break
             continue
         args.append(word)
@@ -269,6 +271,8 @@ def render_help(spec: CommandSpec) -> str:
             help_text = f.help
             if f.kind == "bool" and f.default is True:
                 help_text += " (default true)"
+            elif f.kind == "string" and f.default:
+                help_text += f' (default "{f.default}")'
             lines.append(head.ljust(width) + help_text)
         lines.append("")
     return "\n".join(lines) + "\n"

@@ -29,7 +29,7 @@ def is_table(fmt: str) -> bool:
 
 
 def final_template(fmt: str) -> str:
-    """Docker's ``preFormat``: strip the ``table`` prefix, map ``json``, unescape ``\\t``/``\\n``."""
+    """Docker's ``preFormat``: drop the ``table`` prefix, map ``json``, unescape tabs/newlines."""
     text = fmt
     if is_table(fmt):
         text = fmt[len(TABLE):]

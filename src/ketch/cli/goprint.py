@@ -9,10 +9,25 @@ This module holds that printing, and a small ``printf`` with Go's verbs.
 from __future__ import annotations
 
 import json
-from typing import Any
+
+TYPE_CHECKING = False  # typing is not imported at run time: it costs startup time
+if TYPE_CHECKING:
+    from typing import Any
 
 
-class NilList(list[Any]):
+if TYPE_CHECKING:
+    _ListBase = list[Any]
+    _DictBase = dict[str, Any]
+else:
+    _ListBase = list
+    _DictBase = dict
+
+
+class GoStringList(_ListBase):
+    """A typed Go ``[]string`` (``join`` accepts it; a plain list is ``[]interface {}``)."""
+
+
+class NilList(GoStringList):
     """A nil Go slice: prints ``[]`` but encodes to JSON ``null``.
 
     Typed Docker structures turn JSON ``null`` into nil slices, which Go prints
@@ -21,8 +36,40 @@ class NilList(list[Any]):
     """
 
 
-class NilMap(dict[str, Any]):
+class NilMap(_DictBase):
     """A nil Go map: prints ``map[]`` but encodes to JSON ``null``."""
+
+
+class JSONNumber:
+    """A number of raw JSON as Go's decoder gives it with ``UseNumber``: a string type.
+
+    Docker falls back to templates over raw JSON decoded that way, where numbers
+    print as written, have a ``len`` and are not accepted where a string is."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return f"JSONNumber({self.text})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, JSONNumber) and other.text == self.text
+
+    def __hash__(self) -> int:
+        return hash(self.text)
+
+    def value(self) -> Any:
+        return json.loads(self.text)
+
+
+def loads_raw(text: str | bytes) -> Any:
+    """Decode JSON the way Docker's raw fallback does (numbers kept as JSONNumber)."""
+    return json.loads(text, parse_int=JSONNumber, parse_float=JSONNumber)
 
 
 class NoValue:
@@ -74,6 +121,12 @@ def go_type_name(value: Any) -> str:
     """A Go-looking type name, for error messages."""
     if isinstance(value, TemplateObject):
         return value.GO_TYPE
+    if isinstance(value, GoUint8):
+        return "uint8"
+    if isinstance(value, JSONNumber):
+        return "json.Number"
+    if isinstance(value, GoStringList):
+        return "[]string"
     if isinstance(value, bool):
         return "bool"
     if isinstance(value, int):
@@ -108,10 +161,8 @@ def format_float(value: float, verb: str = "v", prec: int = -1) -> str:
         digits = digits[:-1]
     lead = len(digits) - len(digits.lstrip("0"))
     sig = digits.strip("0") or "0"
-    if "." in mantissa:
-        point = mantissa.lstrip("-").index(".")
-    else:
-        point = len(mantissa.lstrip("-"))
+    bare = mantissa.lstrip("-")
+    point = bare.index(".") if "." in bare else len(bare)
     exponent = (int(exp_text) if exp_text else 0) + point - 1 - lead
     if sig == "0":
         return "-0" if text.startswith("-") else "0"
@@ -149,6 +200,8 @@ def go_str(value: Any, top: bool = True) -> str:
         return "<no value>"
     if value is None:
         return "<nil>"
+    if isinstance(value, JSONNumber):
+        return value.text
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -162,6 +215,8 @@ def go_str(value: Any, top: bool = True) -> str:
         return f"map[{items}]"
     if isinstance(value, list | tuple):
         return "[" + " ".join(go_str(v, False) for v in value) + "]"
+    if isinstance(value, GoTime):
+        return value.String()
     if isinstance(value, GoStruct):
         return "{" + " ".join(go_str(value.get(f), False) for f in value.FIELDS) + "}"
     if isinstance(value, TemplateObject):
@@ -235,10 +290,12 @@ def _jsonable(value: Any) -> Any:
         return None
     if value is NO_VALUE:
         return None
+    if isinstance(value, JSONNumber):
+        return value.value()
     if isinstance(value, GoTime):
         return value.text
     if isinstance(value, TemplateObject):
-        return value.json_value()
+        return _jsonable(value.json_value())
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -320,6 +377,8 @@ def _bad(verb: str, arg: Any) -> str:
 
 
 def _format_one(verb: str, arg: Any, flags: str, prec: int) -> str:
+    if isinstance(arg, JSONNumber) and verb in "svq":
+        return _format_one(verb, arg.text, flags, prec)
     is_num = isinstance(arg, int | float) and not isinstance(arg, bool)
     if verb == "v":
         if isinstance(arg, float):
@@ -384,15 +443,23 @@ class GoStruct(TemplateObject):
         self.FIELDS = tuple(self._values)
 
     def template_field(self, name: str) -> Any:
-        if name not in self._values:
-            return None
-        value = self._values[name]
-        return lambda: value
+        if name in self._values:
+            value = self._values[name]
+            return lambda: value
+        for _, key, value, _ in self._fields:  # promoted fields of embedded structs
+            if key == "" and isinstance(value, GoStruct):
+                found = value.template_field(name)
+                if found is not None:
+                    return found
+        return None
 
     def json_value(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for _, key, value, omitempty in self._fields:
             if key is None:
+                continue
+            if key == "" and isinstance(value, GoStruct):
+                out.update(value.json_value())
                 continue
             if omitempty and (value is None or value == "" or value == 0 or value is False
                               or value == [] or value == {}):
@@ -404,23 +471,64 @@ class GoStruct(TemplateObject):
         return self._values.get(name)
 
 
-class GoTime:
-    """A ``time.Time`` field: templates print Go's ``String()`` form, JSON keeps RFC 3339."""
+class GoTime(TemplateObject):
+    """A ``time.Time`` field: templates print Go's ``String()`` form, JSON keeps RFC 3339,
+    and the common methods (``.IsZero``, ``.Unix``, ``.UnixNano``) work."""
+
+    GO_TYPE = "time.Time"
+    FIELDS = ("IsZero", "Unix", "UnixNano", "String")
 
     def __init__(self, rfc3339: str) -> None:
         self.text = rfc3339
 
-    def __str__(self) -> str:
+    def _parts(self) -> tuple[str, str, str, str] | None:
         import re
 
         m = re.match(
             r"^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(\.\d+)?(Z|[+-]\d{2}:\d{2})$", self.text
         )
         if m is None:
-            return self.text
+            return None
         date, clock, frac, zone = m.groups()
-        frac = (frac or "").rstrip("0").rstrip(".")
+        return date, clock, frac or "", zone
+
+    def String(self) -> str:
+        parts = self._parts()
+        if parts is None:
+            return self.text
+        date, clock, frac, zone = parts
+        frac = frac.rstrip("0").rstrip(".")
         if zone == "Z":
             return f"{date} {clock}{frac} +0000 UTC"
         offset = zone.replace(":", "")
         return f"{date} {clock}{frac} {offset} {offset}"
+
+    def __str__(self) -> str:
+        return self.String()
+
+    def IsZero(self) -> bool:
+        parts = self._parts()
+        return parts is not None and parts[0] == "0001-01-01" and parts[1] == "00:00:00" \
+            and not parts[2].strip(".0")
+
+    def UnixNano(self) -> int:
+        from datetime import datetime
+
+        parts = self._parts()
+        if parts is None:
+            return 0
+        date, clock, frac, zone = parts
+        when = datetime.fromisoformat(f"{date}T{clock}{zone.replace('Z', '+00:00')}")
+        nanos = int((frac[1:] + "000000000")[:9]) if frac else 0
+        days = (when.date() - when.date().replace(year=1970, month=1, day=1)).days
+        offset = when.utcoffset()
+        seconds = days * 86400 + when.hour * 3600 + when.minute * 60 + when.second
+        seconds -= int(offset.total_seconds()) if offset is not None else 0
+        return seconds * 1_000_000_000 + nanos
+
+    def Unix(self) -> int:
+        return self.UnixNano() // 1_000_000_000
+
+
+class GoUint8(int):
+    """A byte, as Go's ``index`` returns for a string: only its type name differs."""

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from typing import Any, TextIO
 
 from ketch.cli import units
+
+TYPE_CHECKING = False  # typing is not imported at run time: it costs startup time
+if TYPE_CHECKING:
+    from typing import Any, TextIO
 
 
 def _terminal_width(out: TextIO) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Callable
+
 from ketch import __version__
 from ketch.cli.env import PROG, Env
 from ketch.cli.flags import (
@@ -157,7 +158,7 @@ def _lookup(words: list[str]) -> tuple[str, _Entry, list[str], str]:
         if sub not in cmds:
             if rest[0].startswith("-"):
                 raise UsageError(
-                    f"unknown flag: {rest[0]}\n\nUsage:  {PROG} {name} COMMAND\n\n"
+                    f"unknown flag: {rest[0]}\n\nUsage:  {PROG} {name}\n\n"
                     f"Run '{PROG} {name} --help' for more information", FLAG_ERROR_CODE)
             raise UsageError(
                 f"{PROG}: unknown command: {PROG} {name} {rest[0]}\n\n"
@@ -228,7 +229,7 @@ def _os_error_text(exc: OSError) -> str:
 
 
 def _flush(env: Env) -> None:
-    try:
+    try:  # noqa: SIM105 - contextlib costs startup time
         env.stdout.flush()
     except (OSError, ValueError):
         pass

@@ -26,8 +26,16 @@ _DOMAIN = f"{_HOST}(?::[0-9]+)?"
 _TAG = r"[\w][\w.-]{0,127}"
 _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*[:][0-9a-fA-F]{32,}"
 _NAME = f"(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
-_REFERENCE_RE = re.compile(f"^({_NAME})(?::({_TAG}))?(?:@({_DIGEST}))?$")
+_REFERENCE_PATTERN = f"^({_NAME})(?::({_TAG}))?(?:@({_DIGEST}))?$"
 _ID_RE = re.compile(r"^[a-f0-9]{64}$")
+_compiled: list[re.Pattern[str]] = []
+
+
+def _reference_re() -> re.Pattern[str]:
+    """The reference grammar, compiled on first use (it is costly to compile)."""
+    if not _compiled:
+        _compiled.append(re.compile(_REFERENCE_PATTERN))
+    return _compiled[0]
 
 NAME_TOTAL_LENGTH_MAX = 255
 
@@ -86,11 +94,11 @@ def _split_domain(name: str) -> tuple[str, str]:
 
 
 def _parse(text: str) -> tuple[str, str, str]:
-    match = _REFERENCE_RE.match(text)
+    match = _reference_re().match(text)
     if match is None:
         if text == "":
             raise ReferenceError("repository name must have at least one component")
-        if _REFERENCE_RE.match(text.lower()) is not None:
+        if _reference_re().match(text.lower()) is not None:
             raise ReferenceError("repository name must be lowercase")
         raise ReferenceError("invalid reference format")
     name, tag, digest = match.group(1), match.group(2) or "", match.group(3) or ""
@@ -117,6 +125,19 @@ def parse_normalized_named(text: str) -> Reference:
     name, tag, digest = _parse(domain + "/" + remainder)
     dom, _, path = name.partition("/")
     return Reference(dom, path, tag, digest)
+
+
+def split_normalized(text: str) -> Reference:
+    """A reference the daemon produced (``RepoTags``/``RepoDigests``), split without
+    validating: the daemon only stores valid names, and listing stays fast."""
+    name, at, digest = text.partition("@")
+    tag = ""
+    slash = name.rfind("/")
+    colon = name.rfind(":")
+    if colon > slash:
+        name, tag = name[:colon], name[colon + 1:]
+    domain, path = _split_domain(name)
+    return Reference(domain, path, tag, digest if at else "")
 
 
 def parse_any_reference(text: str) -> Reference | None:

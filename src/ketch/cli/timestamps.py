@@ -56,7 +56,10 @@ def get_timestamp(value: str, now: float | None = None) -> str:
         if duration is not None:
             return str(int(reference - duration))
     in_location = not any(c in value for c in "zZ+") and value.count("-") != 3
-    parsed = _parse_time(value, in_location)
+    try:
+        parsed = _parse_time(value, in_location)
+    except _RangeError as exc:
+        raise ValueError(f'parsing time "{value}": {exc}') from None
     if parsed is None:
         if "-" in value:
             raise ValueError(f'parsing time "{value}": cannot parse as a time')
@@ -66,6 +69,14 @@ def get_timestamp(value: str, now: float | None = None) -> str:
     seconds = int(parsed.timestamp() // 1)
     nanos = parsed.microsecond * 1000
     return f"{seconds}.{nanos:09d}"
+
+
+class _RangeError(ValueError):
+    """A well-formed time with a field out of range (Go: "month out of range")."""
+
+
+_RANGE_WORDS = (("month", "month"), ("day", "day"), ("hour", "hour"), ("minute", "minute"),
+                ("second", "second"))
 
 
 def _parse_time(value: str, in_location: bool) -> datetime | None:
@@ -78,7 +89,12 @@ def _parse_time(value: str, in_location: bool) -> datetime | None:
         text = m.group(1) + "T00:00:00" + (m.group(2) or "")
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+    except ValueError as exc:
+        message = str(exc)
+        if re.match(r"^\d{4}-\d{2}-\d{2}", text):
+            for word, go_word in _RANGE_WORDS:
+                if message.startswith(word):
+                    raise _RangeError(f"{go_word} out of range") from None
         return None
     if parsed.tzinfo is None:
         if not in_location:

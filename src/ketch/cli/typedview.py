@@ -1,67 +1,114 @@
-"""How Docker's typed Go structs show JSON nulls and absent fields to templates.
+"""The typed Go structs Docker runs ``inspect --format`` templates over.
 
-The Docker CLI runs ``inspect --format`` templates over the decoded Go struct
-first. There a JSON ``null`` slice prints ``[]``, a null map ``map[]``, a nil
-pointer ``<nil>``, an absent string field ``""`` and a time ``2024-01-02
-15:04:05 +0000 UTC``. Templates run over plain decoded JSON would print
-``<no value>`` instead, so for the object kinds we know we rebuild that typed
-view from a small schema: for each field, the Go zero value it has.
+The Docker CLI decodes inspect data into its Go types and runs the template
+over those first; only if that fails does it run it over the raw JSON (a map,
+numbers as ``json.Number``). The two differ visibly: in the typed struct a
+JSON ``null`` slice prints ``[]``, a null map ``map[]``, an absent string
+``""``, a struct ``{a b}``, a time ``2024-01-02 15:04:05 +0000 UTC``, field
+names are Go's (``.ID``, not ``.Id``), and ``{{json .Config}}`` omits empty
+fields. This module rebuilds that typed view from a schema of the structs, so
+templates print what they print under Docker.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from ketch.cli.goprint import GoStringList, GoStruct, GoTime, NilList, NilMap
 
-from ketch.cli.goprint import GoTime, NilList, NilMap
+TYPE_CHECKING = False  # typing is not imported at run time: it costs startup time
+if TYPE_CHECKING:
+    from typing import Any
 
-# Schema values: "s" string, "i" number, "b" bool, "[]" slice, "map" map, "ptr" pointer,
-# "time" time.Time, or a nested dict (a struct).
-_CONTAINER_CONFIG: dict[str, Any] = {
-    "Hostname": "s", "Domainname": "s", "User": "s", "AttachStdin": "b", "AttachStdout": "b",
-    "AttachStderr": "b", "ExposedPorts": "map", "Tty": "b", "OpenStdin": "b",
-    "StdinOnce": "b", "Env": "[]", "Cmd": "[]", "Healthcheck": "ptr", "ArgsEscaped": "b",
-    "Image": "s", "Volumes": "map", "WorkingDir": "s", "Entrypoint": "[]",
-    "NetworkDisabled": "b", "MacAddress": "s", "OnBuild": "[]", "Labels": "map",
-    "StopSignal": "s", "StopTimeout": "ptr", "Shell": "[]",
-}
+# A field: (Go name, json key ("" = embedded struct), kind, omitempty). Kinds: "s" string,
+# "i" number, "b" bool, "[]" []string, "map" map, "ptr" pointer (kept as is), "time",
+# or ("struct" | "ptrstruct", go type, fields).
+Field = tuple[str, str, "Any", bool]
 
-_IMAGE_CONFIG: dict[str, Any] = {
-    "User": "s", "ExposedPorts": "map", "Env": "[]", "Entrypoint": "[]", "Cmd": "[]",
-    "Volumes": "map", "WorkingDir": "s", "Labels": "map", "StopSignal": "s",
-    "ArgsEscaped": "b", "Healthcheck": "ptr", "OnBuild": "[]", "Shell": "[]",
-}
+_CONTAINER_CONFIG: list[Field] = [
+    ("Hostname", "Hostname", "s", False), ("Domainname", "Domainname", "s", False),
+    ("User", "User", "s", False), ("AttachStdin", "AttachStdin", "b", False),
+    ("AttachStdout", "AttachStdout", "b", False), ("AttachStderr", "AttachStderr", "b", False),
+    ("ExposedPorts", "ExposedPorts", "map", True), ("Tty", "Tty", "b", False),
+    ("OpenStdin", "OpenStdin", "b", False), ("StdinOnce", "StdinOnce", "b", False),
+    ("Env", "Env", "[]", False), ("Cmd", "Cmd", "[]", False),
+    ("Healthcheck", "Healthcheck", "ptr", True), ("ArgsEscaped", "ArgsEscaped", "b", True),
+    ("Image", "Image", "s", False), ("Volumes", "Volumes", "map", False),
+    ("WorkingDir", "WorkingDir", "s", False), ("Entrypoint", "Entrypoint", "[]", False),
+    ("NetworkDisabled", "NetworkDisabled", "b", True), ("MacAddress", "MacAddress", "s", True),
+    ("OnBuild", "OnBuild", "[]", False), ("Labels", "Labels", "map", False),
+    ("StopSignal", "StopSignal", "s", True), ("StopTimeout", "StopTimeout", "ptr", True),
+    ("Shell", "Shell", "[]", True),
+]
 
-IMAGE_INSPECT: dict[str, Any] = {
-    "Id": "s", "RepoTags": "[]", "RepoDigests": "[]", "Parent": "s", "Comment": "s",
-    "Created": "s", "Container": "s", "ContainerConfig": ("ptr", _CONTAINER_CONFIG),
-    "DockerVersion": "s", "Author": "s", "Config": ("ptr", _IMAGE_CONFIG),
-    "Architecture": "s", "Variant": "s", "Os": "s", "OsVersion": "s", "Size": "i",
-    "VirtualSize": "i", "GraphDriver": {"Data": "map", "Name": "s"},
-    "RootFS": {"Type": "s", "Layers": "[]"}, "Metadata": {"LastTagTime": "time"},
-    "Descriptor": "ptr", "Manifests": "[]",
-}
+_OCI_IMAGE_CONFIG: list[Field] = [
+    ("User", "User", "s", True), ("ExposedPorts", "ExposedPorts", "map", True),
+    ("Env", "Env", "[]", True), ("Entrypoint", "Entrypoint", "[]", True),
+    ("Cmd", "Cmd", "[]", True), ("Volumes", "Volumes", "map", True),
+    ("WorkingDir", "WorkingDir", "s", True), ("Labels", "Labels", "map", True),
+    ("StopSignal", "StopSignal", "s", True), ("ArgsEscaped", "ArgsEscaped", "b", True),
+]
 
-_ZERO = {"s": "", "i": 0, "b": False}
+_DOCKER_CONFIG_EXT: list[Field] = [
+    ("Healthcheck", "Healthcheck", "ptr", True), ("OnBuild", "OnBuild", "[]", True),
+    ("Shell", "Shell", "[]", True),
+]
+
+_DOCKER_OCI_IMAGE_CONFIG: list[Field] = [
+    ("ImageConfig", "", ("struct", "v1.ImageConfig", _OCI_IMAGE_CONFIG), False),
+    ("DockerOCIImageConfigExt", "",
+     ("struct", "v1.DockerOCIImageConfigExt", _DOCKER_CONFIG_EXT), False),
+]
+
+#: Docker 28's ``image.InspectResponse``.
+IMAGE_INSPECT: list[Field] = [
+    ("ID", "Id", "s", False), ("RepoTags", "RepoTags", "[]", False),
+    ("RepoDigests", "RepoDigests", "[]", False), ("Parent", "Parent", "s", False),
+    ("Comment", "Comment", "s", False), ("Created", "Created", "s", True),
+    ("Container", "Container", "s", True),
+    ("ContainerConfig", "ContainerConfig",
+     ("ptrstruct", "container.Config", _CONTAINER_CONFIG), True),
+    ("DockerVersion", "DockerVersion", "s", False), ("Author", "Author", "s", False),
+    ("Config", "Config", ("ptrstruct", "v1.DockerOCIImageConfig", _DOCKER_OCI_IMAGE_CONFIG),
+     False),
+    ("Architecture", "Architecture", "s", False), ("Variant", "Variant", "s", True),
+    ("Os", "Os", "s", False), ("OsVersion", "OsVersion", "s", True),
+    ("Size", "Size", "i", False), ("VirtualSize", "VirtualSize", "i", True),
+    ("GraphDriver", "GraphDriver",
+     ("struct", "storage.DriverData", [("Data", "Data", "map", False),
+                                       ("Name", "Name", "s", False)]), False),
+    ("RootFS", "RootFS", ("struct", "image.RootFS", [("Type", "Type", "s", True),
+                                                     ("Layers", "Layers", "[]", True)]),
+     False),
+    ("Metadata", "Metadata",
+     ("struct", "image.Metadata", [("LastTagTime", "LastTagTime", "time", True)]), False),
+    ("Descriptor", "Descriptor", "ptr", True), ("Manifests", "Manifests", "ptr", True),
+]
+
+_ZERO: dict[str, Any] = {"s": "", "i": 0, "b": False}
 
 
-def typed_view(doc: Any, schema: dict[str, Any]) -> Any:
-    """``doc`` with nulls and absent fields replaced by what the Go struct would show."""
-    if not isinstance(doc, dict):
-        return doc
-    out: dict[str, Any] = dict(doc)
-    for key, kind in schema.items():
-        value = out.get(key)
-        out[key] = _field(value, kind, key in out)
-    return out
+def typed_view(doc: Any, fields: list[Field], go_type: str) -> GoStruct:
+    """``doc`` (decoded JSON) as the Go struct ``go_type`` with ``fields``."""
+    data = doc if isinstance(doc, dict) else {}
+    built: list[tuple[str, str | None, Any, bool]] = []
+    for name, key, kind, omitempty in fields:
+        if key == "":  # embedded struct: its fields are at this level of the JSON
+            _, sub_type, sub_fields = kind
+            built.append((name, "", typed_view(data, sub_fields, sub_type), False))
+            continue
+        built.append((name, key, _value(data.get(key), kind), omitempty))
+    return GoStruct(go_type, built)
 
 
-def _field(value: Any, kind: Any, present: bool) -> Any:
-    if isinstance(kind, tuple):  # pointer to struct
-        return None if value is None else typed_view(value, kind[1])
-    if isinstance(kind, dict):  # struct value
-        return typed_view(value if isinstance(value, dict) else {}, kind)
+def _value(value: Any, kind: Any) -> Any:
+    if isinstance(kind, tuple):
+        shape, go_type, fields = kind
+        if shape == "ptrstruct" and value is None:
+            return None
+        return typed_view(value, fields, go_type)
     if kind == "[]":
-        return NilList() if value is None else value
+        if value is None:
+            return NilList()
+        return GoStringList(str(v) for v in value) if isinstance(value, list) else value
     if kind == "map":
         return NilMap() if value is None else value
     if kind == "time":
@@ -69,5 +116,5 @@ def _field(value: Any, kind: Any, present: bool) -> Any:
     if kind == "ptr":
         return value
     if value is None:
-        return _ZERO.get(kind, value) if not present or kind in _ZERO else value
+        return _ZERO.get(kind)
     return value

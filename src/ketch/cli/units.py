@@ -24,7 +24,7 @@ def _scale(size: float, base: float, units: tuple[str, ...]) -> tuple[float, str
 def human_size_with_precision(size: float, precision: int) -> str:
     """Decimal units with ``precision`` significant digits: ``4.27MB``, ``1.24kB``, ``0B``."""
     value, unit = _scale(float(size), 1000.0, _DECIMAL_UNITS)
-    return "%.*g%s" % (precision, value, unit)
+    return f"{value:.{precision}g}{unit}"
 
 
 def human_size(size: float) -> str:
@@ -35,7 +35,7 @@ def human_size(size: float) -> str:
 def bytes_size(size: float) -> str:
     """go-units ``BytesSize``: binary units, four significant digits (``23.54GiB``)."""
     value, unit = _scale(float(size), 1024.0, _BINARY_UNITS)
-    return "%.4g%s" % (value, unit)
+    return f"{value:.4g}{unit}"
 
 
 def human_duration(seconds: float) -> str:

@@ -14,7 +14,6 @@ import http.client
 import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
-from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
 from ketch import __version__
@@ -22,7 +21,10 @@ from ketch.client.errors import ConnectionFailed, ProtocolError, StreamError
 from ketch.client.transport import BLOCK_SIZE, UnixHTTPConnection, resolve_host, socket_path
 from ketch.errors import KetchError, error_for_status
 
+TYPE_CHECKING = False  # typing is not imported at run time: it costs startup time
 if TYPE_CHECKING:
+    from typing import IO, Any
+
     from ketch.client.images import ImagesAPI
     from ketch.client.system import SystemAPI
 

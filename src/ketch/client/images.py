@@ -3,12 +3,15 @@ load, import, prune. Methods return the daemon's JSON as plain dicts/lists."""
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterator, Mapping, Sequence
-from typing import IO, TYPE_CHECKING, Any
 
 from ketch.client.client import checked_messages, encode_filters
 
+TYPE_CHECKING = False  # typing is not imported at run time: it costs startup time
 if TYPE_CHECKING:
+    from typing import IO, Any
+
     from ketch.client.client import Client
 
 
@@ -31,7 +34,7 @@ class ImagesAPI:
         self.client = client
 
     def list(self, *, all: bool = False,
-             filters: Mapping[str, Sequence[str]] | None = None) -> list[dict[str, Any]]:
+             filters: Mapping[str, Sequence[str]] | None = None) -> builtins.list[dict[str, Any]]:
         """``GET /images/json``: image summaries (newest first, as the daemon sorts them)."""
         params: dict[str, str | None] = {"filters": encode_filters(filters)}
         if all:
@@ -48,7 +51,7 @@ class ImagesAPI:
         """``GET /images/{name}/json`` as the daemon's JSON bytes."""
         return self.client.get_raw(f"/images/{name}/json")
 
-    def history(self, name: str) -> list[dict[str, Any]]:
+    def history(self, name: str) -> builtins.list[dict[str, Any]]:
         """``GET /images/{name}/history``: layers, newest first."""
         return list(self.client.get_json(f"/images/{name}/history") or [])
 
@@ -58,7 +61,7 @@ class ImagesAPI:
         self.client.request("POST", f"/images/{source}/tag", params=params).read()
 
     def remove(self, name: str, *, force: bool = False,
-               noprune: bool = False) -> list[dict[str, str]]:
+               noprune: bool = False) -> builtins.list[dict[str, str]]:
         """``DELETE /images/{name}``: the ``Untagged``/``Deleted`` items in order."""
         params = {"force": "1" if force else None, "noprune": "1" if noprune else None}
         return list(self.client.delete_json(f"/images/{name}", params) or [])

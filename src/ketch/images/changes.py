@@ -11,9 +11,12 @@ import shlex
 from typing import Any
 
 from ketch.errors import InvalidArgument
+from ketch.timeutil import parse_go_duration
 
-ALLOWED = ("CMD", "ENTRYPOINT", "ENV", "EXPOSE", "LABEL", "ONBUILD", "STOPSIGNAL", "USER",
-           "VOLUME", "WORKDIR")
+ALLOWED = ("CMD", "ENTRYPOINT", "ENV", "EXPOSE", "HEALTHCHECK", "LABEL", "ONBUILD",
+           "STOPSIGNAL", "USER", "VOLUME", "WORKDIR")
+_HEALTH_OPTIONS = {"interval": "Interval", "timeout": "Timeout", "start-period": "StartPeriod",
+                   "start-interval": "StartInterval", "retries": "Retries"}
 
 
 def apply_changes(config: dict[str, Any], changes: list[str]) -> dict[str, Any]:
@@ -92,6 +95,28 @@ def _expose(config: dict[str, Any], rest: str) -> None:
     config["ExposedPorts"] = ports
 
 
+def _healthcheck(config: dict[str, Any], rest: str) -> None:
+    if rest.upper() == "NONE":
+        config["Healthcheck"] = {"Test": ["NONE"]}
+        return
+    check: dict[str, Any] = {}
+    while rest.startswith("--"):
+        option, _, rest = rest.partition(" ")
+        name, eq, value = option[2:].partition("=")
+        if name not in _HEALTH_OPTIONS or not eq:
+            raise InvalidArgument(f"Unknown flag: {name}")
+        check[_HEALTH_OPTIONS[name]] = int(value) if name == "retries" else \
+            parse_go_duration(value)
+        rest = rest.strip()
+    keyword, _, command = rest.partition(" ")
+    if keyword.upper() != "CMD" or not command.strip():
+        raise InvalidArgument("HEALTHCHECK requires CMD or NONE")
+    test = _json_or_shell(command.strip(), shell=False) if command.strip().startswith("[") \
+        else None
+    check["Test"] = ["CMD", *test] if test is not None else ["CMD-SHELL", command.strip()]
+    config["Healthcheck"] = check
+
+
 def _label(config: dict[str, Any], rest: str) -> None:
     labels: dict[str, str] = dict(config.get("Labels") or {})
     labels.update(_pairs("LABEL", rest))
@@ -125,7 +150,8 @@ def _workdir(config: dict[str, Any], rest: str) -> None:
 
 
 _APPLY = {
-    "CMD": _cmd, "ENTRYPOINT": _entrypoint, "ENV": _env, "EXPOSE": _expose, "LABEL": _label,
+    "CMD": _cmd, "ENTRYPOINT": _entrypoint, "ENV": _env, "EXPOSE": _expose,
+    "HEALTHCHECK": _healthcheck, "LABEL": _label,
     "ONBUILD": _onbuild, "STOPSIGNAL": _stopsignal, "USER": _user, "VOLUME": _volume,
     "WORKDIR": _workdir,
 }

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ketch.errors import InvalidArgument
 from ketch.images.model import Image
+from ketch.oci.reference import Reference
 from ketch.timeutil import parse_rfc3339, parse_timestamp
 
-LIST_FILTERS = frozenset({"dangling", "label", "label!", "before", "since", "reference", "until"})
+LIST_FILTERS = frozenset({"dangling", "label", "before", "since", "reference", "until"})
 PRUNE_FILTERS = frozenset({"dangling", "label", "label!", "until"})
 
 
@@ -61,14 +62,16 @@ def image_labels(image: Image) -> dict[str, str]:
     return {str(k): str(v) for k, v in labels.items()}
 
 
-def reference_matches(image: Image, patterns: list[str]) -> bool:
-    for ref in image.tags + image.digests:
-        for pattern in patterns:
-            if fnmatch.fnmatchcase(ref.familiar, pattern) or fnmatch.fnmatchcase(
-                ref.familiar_name, pattern
-            ):
-                return True
-    return False
+def _ref_matches(ref: Reference, patterns: list[str]) -> bool:
+    return any(fnmatch.fnmatchcase(ref.familiar, p) or fnmatch.fnmatchcase(ref.familiar_name, p)
+               for p in patterns)
+
+
+def only_matching_references(image: Image, patterns: list[str]) -> Image:
+    """The image with only the tags and digests a ``reference`` filter matches,
+    which is what Docker lists for it."""
+    return replace(image, tags=[t for t in image.tags if _ref_matches(t, patterns)],
+                   digests=[d for d in image.digests if _ref_matches(d, patterns)])
 
 
 def created_seconds(image: Image) -> int:
@@ -115,7 +118,7 @@ class ImagePredicate:
             return False
         if self.not_labels and not labels_exclude(labels, self.not_labels):
             return False
-        if self.references and not reference_matches(image, self.references):
+        if self.references and only_matching_references(image, self.references).dangling:
             return False
         created = created_seconds(image)
         if self.before is not None and created >= self.before:

@@ -15,7 +15,13 @@ from dataclasses import dataclass
 
 from ketch.errors import Conflict, InvalidArgument, NotFound
 from ketch.events import EventBus
-from ketch.images.filters import LIST_FILTERS, PRUNE_FILTERS, ImagePredicate, parse_bool_filter
+from ketch.images.filters import (
+    LIST_FILTERS,
+    PRUNE_FILTERS,
+    ImagePredicate,
+    only_matching_references,
+    parse_bool_filter,
+)
 from ketch.images.model import (
     DeleteRecord,
     DiskUsage,
@@ -111,9 +117,10 @@ class ImageService:
             if not all_ and image.dangling and image.id in parents:
                 continue
             if predicate(image):
+                if predicate.references:
+                    image = only_matching_references(image, predicate.references)
                 result.append(image)
-        result.sort(key=lambda i: (parse_rfc3339(i.row.created), i.row.added_ns), reverse=True)
-        return result
+        return newest_first(result)
 
     def history(self, ref_or_id: str) -> list[HistoryEntry]:
         image = self.get(ref_or_id)
@@ -313,7 +320,7 @@ class ImageService:
 
     # -- disk usage -----------------------------------------------------------------------
     def disk_usage(self) -> DiskUsage:
-        images = self.all_images()
+        images = newest_first(self.all_images())
         layer_users: dict[str, int] = {}
         chains: dict[str, list[str]] = {}
         sizes = {row.chain_id: row.size for row in self.meta.layers()}
@@ -329,6 +336,12 @@ class ImageService:
         containers = {image.id: len(self.users.users_of(image.id)) for image in images}
         return DiskUsage(layers_size=sum(sizes.values()), images=images, shared_size=shared,
                          containers_per_image=containers)
+
+
+def newest_first(images: list[Image]) -> list[Image]:
+    """Docker's listing order: by creation time, newest first."""
+    return sorted(images, key=lambda i: (parse_rfc3339(i.row.created), i.row.added_ns),
+                  reverse=True)
 
 
 def _is_id_prefix(image_id: str, value: str) -> bool:

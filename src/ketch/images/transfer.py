@@ -98,7 +98,7 @@ class ImageTransfer:
         settled: list[Progress] = []
 
         def on_layer(index: int, existed: bool) -> None:
-            if not quiet:
+            if not quiet and not existed:
                 settled.append(Progress(status="Loading layer", id=short_id(diff_ids[index]),
                                         current=1, total=1))
 
@@ -145,7 +145,10 @@ class ImageTransfer:
                       if r.kind == "tag" and parse_normalized(r.ref).name == ref.name]
             if tagged:
                 return [(image_id, tag) for image_id, tag in tagged]
-        image_id = self.images.resolve_id(name)
+        try:
+            image_id = self.images.resolve_id(name)
+        except NotFound:
+            raise NotFound(f"No such image: {name}") from None
         if ref.digest is not None:
             return [(image_id, None)]
         named = ref if ref.tag else ref.with_tag("latest")
@@ -191,9 +194,10 @@ class ImageTransfer:
 
         diff_id = await asyncio.to_thread(store_layer)
         now = now_rfc3339()
+        comment = message or f"Imported from {source}"
         config: dict[str, Any] = {
-            "architecture": arch, "os": os_name, "config": container_config, "created": now,
-            "history": [{"created": now, "comment": message or f"Imported from {source}"}],
+            "architecture": arch, "comment": comment, "config": container_config,
+            "created": now, "history": [{"created": now, "comment": comment}], "os": os_name,
             "rootfs": {"type": "layers", "diff_ids": [diff_id]},
         }
         if variant:

@@ -8,13 +8,15 @@ the data allows.
 
 from __future__ import annotations
 
-import json
 import os
-from typing import Any
 
 from ketch.cli.env import PROG, Env
 from ketch.cli.flags import CommandSpec, Flag, Parsed, UsageError
 from ketch.errors import KetchError, NotFound
+
+TYPE_CHECKING = False  # typing is not imported at run time: it costs startup time
+if TYPE_CHECKING:
+    from typing import Any
 
 FORMAT_HELP = "Format output using a custom template"
 INSPECT_FORMAT_HELP = "Format output using a custom template"
@@ -245,16 +247,19 @@ def inspect_objects(env: Env, refs: list[str], fmt: str, fetch: Any) -> int:
 
 def _render_inspect(tmpl: Any, text: str, kind: str) -> str:
     """Run over the typed view first; on failure over the raw JSON, as docker does."""
+    import json
+
+    from ketch.cli.goprint import loads_raw
     from ketch.cli.gotemplate import TemplateError
     from ketch.cli.typedview import IMAGE_INSPECT, typed_view
 
-    doc = json.loads(text)
     if kind == "image":
+        view = typed_view(json.loads(text), IMAGE_INSPECT, "image.InspectResponse")
         try:
-            return str(tmpl.execute(typed_view(doc, IMAGE_INSPECT), missingkey_error=True))
+            return str(tmpl.execute(view))
         except TemplateError:
             pass
-    return str(tmpl.execute(doc, missingkey_error=True))
+    return str(tmpl.execute(loads_raw(text), missingkey_error=True))
 
 
 # --- history ------------------------------------------------------------------------
@@ -454,7 +459,7 @@ def run_load(env: Env, p: Parsed) -> int:
     if not path and env.stdin_is_terminal():
         raise UsageError("requested load from stdin, but stdin is empty")
     quiet = p["quiet"] or not env.stdout_is_terminal()
-    source = open(path, "rb") if path else env.binary_stdin()  # noqa: SIM115
+    source = open(path, "rb") if path else env.binary_stdin()
     try:
         result = env.client.images.load(source, quiet=quiet)
         if result.is_json and result.messages is not None:
@@ -481,7 +486,7 @@ def spec_import(path: str) -> CommandSpec:
             Flag("platform", "Set platform if server is multi-platform capable",
                  kind="string"),
         ],
-        min_args=1, max_args=2,
+        min_args=1,
         aliases=f"{PROG} image import, {PROG} import",
     )
 
@@ -512,7 +517,7 @@ def run_import(env: Env, p: Parsed) -> int:
         jsonmessage.display(messages, env.stdout, env.stdout_is_terminal())
         return 0
     try:
-        fh = open(source, "rb")  # noqa: SIM115
+        fh = open(source, "rb")
     except OSError as exc:
         raise UsageError(f"open {source}: {exc.strerror.lower() if exc.strerror else exc}") \
             from None
@@ -542,7 +547,8 @@ def spec_prune(path: str) -> CommandSpec:
 
 _ALL_WARNING = ("WARNING! This will remove all images without at least one container "
                 "associated to them.\nAre you sure you want to continue?")
-_DANGLING_WARNING = "WARNING! This will remove all dangling images.\nAre you sure you want to continue?"
+_DANGLING_WARNING = ("WARNING! This will remove all dangling images.\n"
+                    "Are you sure you want to continue?")
 
 
 def confirm(env: Env, message: str) -> bool:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
 
 from ketch import __version__
 from ketch.cli.commands.images import FORMAT_HELP, INSPECT_FORMAT_HELP, filter_flag, filters_of
 from ketch.cli.env import PROG, Env
 from ketch.cli.flags import CommandSpec, Flag, Parsed, UsageError
 from ketch.errors import KetchError
+
+TYPE_CHECKING = False  # typing is not imported at run time: it costs startup time
+if TYPE_CHECKING:
+    from typing import Any
 
 CONTEXT = "default"
 
@@ -31,7 +34,8 @@ def _python_version() -> str:
 _VERSION_TEMPLATE = """{{with .Client -}}
 Client:{{if ne .Platform nil}}{{if ne .Platform.Name ""}} {{.Platform.Name}}{{end}}{{end}}
  Version:\t{{.Version}}
- API version:\t{{.APIVersion}}{{if ne .APIVersion .DefaultAPIVersion}} (downgraded from {{.DefaultAPIVersion}}){{end}}
+ API version:\t{{.APIVersion}}{{if ne .APIVersion .DefaultAPIVersion}} \
+(downgraded from {{.DefaultAPIVersion}}){{end}}
  Python version:\t{{.PythonVersion}}
  OS/Arch:\t{{.Os}}/{{.Arch}}
  Context:\t{{.Context}}
@@ -552,7 +556,7 @@ def event_struct(doc: dict[str, Any]) -> Any:
     from ketch.cli.goprint import GoStruct
 
     actor = doc.get("Actor") or {}
-    return GoStruct("events.Message", [
+    return GoStruct("*events.Message", [
         ("Status", "status", doc.get("status", ""), True),
         ("ID", "id", doc.get("id", ""), True),
         ("From", "from", doc.get("from", ""), True),
