@@ -39,7 +39,7 @@ def parse_rfc3339_ns(value: str) -> int:
     try:
         parsed = datetime.fromisoformat(trimmed)
     except ValueError:
-        raise InvalidArgument(f"invalid timestamp {value!r}") from None
+        raise InvalidArgument(f'failed to parse value as time or duration: "{value}"') from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return int(parsed.timestamp()) * 1_000_000_000 + nanos

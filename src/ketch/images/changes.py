@@ -73,7 +73,8 @@ def _cmd(config: dict[str, Any], rest: str) -> None:
 
 
 def _entrypoint(config: dict[str, Any], rest: str) -> None:
-    config["Entrypoint"] = _json_or_shell(rest, shell=True) if rest else None
+    # "ENTRYPOINT []" clears it, as in a Dockerfile.
+    config["Entrypoint"] = (_json_or_shell(rest, shell=True) if rest else None) or None
 
 
 def _env(config: dict[str, Any], rest: str) -> None:

@@ -148,6 +148,8 @@ class ImageTransfer:
         try:
             image_id = self.images.resolve_id(name)
         except NotFound:
+            if ref.tag is not None:  # Docker's reference store speaks here
+                raise NotFound("reference does not exist") from None
             raise NotFound(f"No such image: {name}") from None
         if ref.digest is not None:
             return [(image_id, None)]
