@@ -1,0 +1,1 @@
+"""The OCI runtime interface and its drivers (conmon + runc by default)."""
