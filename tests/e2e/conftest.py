@@ -11,19 +11,12 @@ e.g. to check the tests alone while ketchd is being written.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 import pytest
 from support.conformance import Baseline, ConformanceRunner, Scenario
-from support.engines import Engine
+from support.engines import E2E_ENGINES, Engine
 from support.images import OfflineImages
-
-ENGINES = [
-    name
-    for name in os.environ.get("KETCH_TEST_ENGINES", "refdocker,ketchd").split(",")
-    if name.strip()
-]
 
 
 @pytest.fixture(scope="session")
@@ -43,7 +36,7 @@ def runner(
     return ConformanceRunner(refdocker, offline_images, baseline, tmp_path_factory.mktemp("runs"))
 
 
-@pytest.fixture(params=ENGINES)
+@pytest.fixture(params=E2E_ENGINES)
 def engine(request: pytest.FixtureRequest) -> Engine:
     """The engine under test: the reference dockerd, then ketchd."""
     engine: Engine = request.getfixturevalue(request.param)
@@ -56,7 +49,8 @@ def conform(
 ) -> Callable[[Scenario], None]:
     """``conform(scenario)``: run it here; on ketchd, compare with Docker."""
     params = getattr(request.node, "callspec", None)
-    extra = sorted((k, repr(v)) for k, v in (params.params if params else {}).items() if k != "engine")
+    given = params.params if params else {}
+    extra = sorted((k, repr(v)) for k, v in given.items() if k != "engine")
     key = f"{request.node.module.__name__}::{request.node.originalname}{extra}"
 
     def check(scenario: Scenario) -> None:

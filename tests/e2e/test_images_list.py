@@ -17,8 +17,14 @@ def test_images_default_table_and_order(conform: Conform) -> None:
 
     def scenario(s: Session) -> None:
         r = s.docker("images").ok()
-        assert r.stdout.splitlines()[0].split() == ["REPOSITORY", "TAG", "IMAGE", "ID",
-                                                    "CREATED", "SIZE"]  # fmt: skip
+        assert r.stdout.splitlines()[0].split() == [
+            "REPOSITORY",
+            "TAG",
+            "IMAGE",
+            "ID",
+            "CREATED",
+            "SIZE",
+        ]
         assert [line.split()[0] for line in r.stdout.splitlines()[1:]] == [
             "busybox",
             "hello-world",
@@ -49,10 +55,18 @@ def test_images_flags(conform: Conform) -> None:
         s.docker("images", "bb:nope").ok()
         s.docker("images", "localhost:5000/tools/bb").ok()
         s.docker("images", "-q", "hello-world").ok()
-        s.docker("images", "--format", "{{.Repository}}|{{.Tag}}|{{.ID}}|{{.Size}}|{{.Digest}}",
-                 stdout="sorted").ok()  # fmt: skip
-        s.docker("images", "--format", "table {{.Repository}}\t{{.Tag}}\t{{.CreatedSince}}",
-                 stdout="rows").ok()  # fmt: skip
+        s.docker(
+            "images",
+            "--format",
+            "{{.Repository}}|{{.Tag}}|{{.ID}}|{{.Size}}|{{.Digest}}",
+            stdout="sorted",
+        ).ok()
+        s.docker(
+            "images",
+            "--format",
+            "table {{.Repository}}\t{{.Tag}}\t{{.CreatedSince}}",
+            stdout="rows",
+        ).ok()
         s.docker("images", "--format", "json", stdout="sorted").ok()
         s.docker("images", "--format", "{{json .}}", stdout="sorted").ok()
 
@@ -61,8 +75,9 @@ def test_images_flags(conform: Conform) -> None:
 
 def test_images_filters(conform: Conform) -> None:
     def scenario(s: Session) -> None:
-        s.docker("import", "--change", "LABEL tier=base owner=ketch", str(s.images.busybox),
-                 "labelled:1").ok()  # fmt: skip
+        s.docker(
+            "import", "--change", "LABEL tier=base owner=ketch", str(s.images.busybox), "labelled:1"
+        ).ok()
         # Importing over an existing tag leaves the old image dangling.
         first = s.docker("import", str(s.images.hello_world), "again:1").ok().stdout.strip()
         s.docker("import", "-m", "second", str(s.images.hello_world), "again:1").ok()
@@ -75,16 +90,18 @@ def test_images_filters(conform: Conform) -> None:
         s.docker("images", "--filter", "reference=*:latest").ok()
         s.docker("images", "--filter", "reference=again").ok()
         s.docker("images", "--filter", "reference=hello-world:latest").ok()
-        s.docker("images", "--filter", "reference=busybox", "--filter", "reference=again",
-                 stdout="rows").ok()  # fmt: skip
+        s.docker(
+            "images", "--filter", "reference=busybox", "--filter", "reference=again", stdout="rows"
+        ).ok()
         s.docker("images", "--filter", "label=tier").ok()
         s.docker("images", "--filter", "label=tier=base").ok()
         s.docker("images", "--filter", "label=tier=other").ok()
         s.docker("images", "--filter", "label=tier", "--filter", "label=owner=ketch").ok()
         s.docker("images", "--filter", "before=busybox").ok()
         s.docker("images", "--filter", "since=hello-world", stdout="rows").ok()
-        s.docker("images", "--filter", "since=busybox", "--filter", "dangling=false",
-                 stdout="rows").ok()  # fmt: skip
+        s.docker(
+            "images", "--filter", "since=busybox", "--filter", "dangling=false", stdout="rows"
+        ).ok()
         s.docker("images", "--filter", "dangling=true", "--filter", "label=tier").ok()
 
     conform(scenario)
@@ -98,7 +115,7 @@ def test_images_filter_errors(conform: Conform) -> None:
         s.docker("images", "--filter", "dangling=maybe").fails(1)
         s.docker("images", "--filter", "before=nope").fails(1)
         s.docker("images", "--filter", "since=nope:1.0").fails(1)
-        s.docker("images", "--filter", "until=1h").fails(1)
+        # ("until" is rejected by Docker 20.10 but accepted since moby 25: not compared.)
         # A malformed filter never reaches the daemon: the CLI says so (125).
         s.docker("images", "--filter", "noequals").fails(125)
 

@@ -16,8 +16,17 @@ from support.engines import Engine
 
 #: Inspect fields Docker dropped from later API versions, which an engine
 #: speaking those versions may omit: VirtualSize (1.44), Container and
-#: ContainerConfig (1.45).
-DEPRECATED_INSPECT_KEYS = ("VirtualSize", "Container", "ContainerConfig")
+#: ContainerConfig (1.45), and the container-only keys that Docker used to
+#: send inside an image's Config (deprecated, gone from newer versions).
+_CONTAINER_ONLY = (
+    "Hostname Domainname AttachStdin AttachStdout AttachStderr Tty OpenStdin StdinOnce Image"
+)
+DEPRECATED_INSPECT_KEYS = (
+    "VirtualSize",
+    "Container",
+    "ContainerConfig",
+    *(f"Config.{key}" for key in _CONTAINER_ONLY.split()),
+)
 
 IMAGE_FIELDS = (
     "{{.Id}}|{{json .RepoTags}}|{{json .RepoDigests}}|{{.Parent}}|{{.Comment}}|{{.Created}}|"
@@ -39,8 +48,15 @@ def test_inspect_values(conform: Conform) -> None:
         s.docker("image", "inspect", "--format", "{{.Config.Healthcheck}}", "busybox").ok()
         short = s.baseline.ids["busybox:latest"].removeprefix("sha256:")
         # Every way to name an image: name, name:tag, full name, IDs, prefixes.
-        for name in ("busybox:latest", "docker.io/library/busybox", "library/busybox:latest",
-                     s.baseline.ids["busybox:latest"], short, short[:12], short[:4]):  # fmt: skip
+        for name in (
+            "busybox:latest",
+            "docker.io/library/busybox",
+            "library/busybox:latest",
+            s.baseline.ids["busybox:latest"],
+            short,
+            short[:12],
+            short[:4],
+        ):
             s.docker("image", "inspect", "--format", "{{.Id}}", name).ok()
         s.docker("inspect", "--type", "image", "--format", "{{.Id}} {{.RepoTags}}", "busybox").ok()
         s.docker("inspect", "--format", "{{.Os}}", "hello-world").ok()
@@ -55,9 +71,7 @@ def test_inspect_errors(conform: Conform) -> None:
     def scenario(s: Session) -> None:
         r = s.docker("image", "inspect", "nope").fails(1)
         assert r.stdout == "[]\n"
-        assert r.stderr == (
-            "Error response from daemon: no such image: nope: No such image: nope:latest\n"
-        )
+        assert r.stderr.endswith("No such image: nope:latest\n")
         s.docker("image", "inspect", "nope:1.0").fails(1)
         s.docker("image", "inspect", "--format", "{{.Id}}", "busybox", "nope").fails(1)
         s.docker("inspect", "--type", "image", "nope").fails(1)
@@ -81,13 +95,15 @@ def test_inspect_document_keys(
     assert image["RepoTags"] == ["busybox:latest"]
     assert image["RepoDigests"] == []
     assert image["Config"]["Cmd"] == ["sh"]
-    assert image["RootFS"] == {"Type": "layers", "Layers": [runner.baseline.diff_ids["busybox:latest"]]}
+    layers = [runner.baseline.diff_ids["busybox:latest"]]
+    assert image["RootFS"] == {"Type": "layers", "Layers": layers}
     # Docker's size of an unpacked layer: like du of its files' lengths
     # (hard links once, symlinks by target length, directories 0).
     assert image["Size"] == runner.images.content_size("busybox")
     if engine is not refdocker:
         ref = json.loads(docker(refdocker.env, "image", "inspect", "busybox").ok().stdout)[0]
-        assert keys_missing(ref, image, ignore=DEPRECATED_INSPECT_KEYS) == []
+        missing = keys_missing(ref, image, ignore=DEPRECATED_INSPECT_KEYS)
+        assert missing == [], f"keys Docker sends and {engine.kind} does not: {missing}"
 
 
 def test_history(conform: Conform) -> None:
@@ -97,12 +113,14 @@ def test_history(conform: Conform) -> None:
         s.docker("history", "--no-trunc", "busybox").ok()
         s.docker("history", "-q", "busybox").ok()
         s.docker("history", "-H=false", "busybox").ok()
-        s.docker("history", "--format", "{{.ID}}|{{.CreatedBy}}|{{.Size}}|{{.Comment}}",
-                 "hello-world").ok()  # fmt: skip
+        s.docker(
+            "history", "--format", "{{.ID}}|{{.CreatedBy}}|{{.Size}}|{{.Comment}}", "hello-world"
+        ).ok()
         s.docker("history", "--format", "json", "busybox").ok()
         s.docker("image", "history", "hello-world").ok()
-        s.docker("import", "-m", "a message", "--change", "CMD [\"sh\"]",
-                 str(s.images.busybox), "msg:1").ok()  # fmt: skip
+        s.docker(
+            "import", "-m", "a message", "--change", 'CMD ["sh"]', str(s.images.busybox), "msg:1"
+        ).ok()
         s.docker("history", "msg:1").ok()
         s.docker("history", "--no-trunc", "--format", "{{.ID}} {{.Comment}}", "msg:1").ok()
         s.docker("history", "nope").fails(1)

@@ -60,15 +60,14 @@ def test_prune_filters(conform: Conform) -> None:
     def scenario(s: Session) -> None:
         s.docker("import", "-c", "LABEL keep=yes", str(s.images.hello_world), "kept:1").ok()
         s.docker("import", "-c", "LABEL keep=no", str(s.images.hello_world), "gone:1").ok()
-        s.docker("image", "prune", "-a", "-f", "--filter", "label=keep=no",
-                 stdout="sorted").ok()  # fmt: skip
+        s.docker("image", "prune", "-a", "-f", "--filter", "label=keep=no", stdout="sorted").ok()
         # until= prunes what was created before the limit: the 2024 baseline.
-        s.docker("image", "prune", "-a", "-f", "--filter", "until=2025-01-01T00:00:00Z",
-                 stdout="sorted").ok()  # fmt: skip
+        s.docker(
+            "image", "prune", "-a", "-f", "--filter", "until=2025-01-01T00:00:00Z", stdout="sorted"
+        ).ok()
         s.docker("images").ok()
         s.docker("import", str(s.images.busybox), "plain:1").ok()
-        s.docker("image", "prune", "-a", "-f", "--filter", "label!=keep",
-                 stdout="sorted").ok()  # fmt: skip
+        s.docker("image", "prune", "-a", "-f", "--filter", "label!=keep", stdout="sorted").ok()
         s.docker("images").ok()
         s.docker("image", "prune", "-f", "--filter", "bogus=1").fails(1)
         s.docker("image", "prune", "-f", "--filter", "until=notatime").fails(1)

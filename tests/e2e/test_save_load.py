@@ -35,7 +35,7 @@ def archive_summary(path: Path) -> list[dict[str, object]]:
         for entry in json.loads(read("manifest.json")):
             raw_config = read(entry["Config"])
             config = json.loads(raw_config)
-            layers = ["sha256:" + hashlib.sha256(read(name)).hexdigest() for name in entry["Layers"]]
+            layers = [f"sha256:{hashlib.sha256(read(n)).hexdigest()}" for n in entry["Layers"]]
             assert config["rootfs"]["diff_ids"] == layers, (entry, config["rootfs"])
             summary.append(
                 {
@@ -54,11 +54,17 @@ def test_save_load_roundtrip_files(conform: Conform) -> None:
         assert r.stdout == r.stderr == ""
         summary = sorted(archive_summary(out), key=lambda e: str(e["RepoTags"]))
         assert summary == [
-            {"RepoTags": ["busybox:latest"], "Id": s.baseline.ids["busybox:latest"],
-             "Layers": [s.baseline.diff_ids["busybox:latest"]]},
-            {"RepoTags": ["hello-world:latest"], "Id": s.baseline.ids["hello-world:latest"],
-             "Layers": [s.baseline.diff_ids["hello-world:latest"]]},
-        ]  # fmt: skip
+            {
+                "RepoTags": ["busybox:latest"],
+                "Id": s.baseline.ids["busybox:latest"],
+                "Layers": [s.baseline.diff_ids["busybox:latest"]],
+            },
+            {
+                "RepoTags": ["hello-world:latest"],
+                "Id": s.baseline.ids["hello-world:latest"],
+                "Layers": [s.baseline.diff_ids["hello-world:latest"]],
+            },
+        ]
         s.record("archive", summary)
         s.docker("rmi", "busybox", "hello-world").ok()
         r = s.docker("load", "-i", str(out), stdout="sorted").ok()
@@ -82,8 +88,10 @@ def test_save_load_pipes(conform: Conform) -> None:
     def scenario(s: Session) -> None:
         r = s.sh("docker save busybox | docker load").ok()
         assert r.stdout == "Loaded image: busybox:latest\n"
-        s.sh("docker save hello-world > hw.tar && docker rmi hello-world >/dev/null"
-             " && docker load < hw.tar").ok()  # fmt: skip
+        s.sh(
+            "docker save hello-world > hw.tar && docker rmi hello-world >/dev/null"
+            " && docker load < hw.tar"
+        ).ok()
         s.record("hw.tar", archive_summary(s.tmp / "hw.tar"))
         s.sh("cat hw.tar | docker image load").ok()
         s.docker("images").ok()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import tarfile
 from typing import Any
 
@@ -27,7 +28,11 @@ def manifest_of(data: bytes) -> list[dict[str, Any]]:
         member = tar.extractfile("manifest.json")
         assert member is not None
         manifest: list[dict[str, Any]] = json.load(member)
-    return [{"RepoTags": e.get("RepoTags"), "Config": e["Config"][-69:]} for e in manifest]
+    # The config's path differs by format (<hex>.json, blobs/sha256/<hex>).
+    return [
+        {"RepoTags": e.get("RepoTags"), "Config": re.findall(r"[0-9a-f]{64}", e["Config"])}
+        for e in manifest
+    ]
 
 
 def test_sdk_list_and_get(conform: Conform) -> None:
@@ -35,25 +40,40 @@ def test_sdk_list_and_get(conform: Conform) -> None:
         c = s.client
         assert c.ping() is True
         images = c.images.list()
-        s.record("list", sorted((i.id, sorted(i.tags)) for i in images))
+        s.record("list", [(i.id, sorted(i.tags)) for i in images], mode="sorted")
         assert {i.id for i in images} == set(s.baseline.ids.values())
         s.record("list name", [i.tags for i in c.images.list(name="busybox")])
-        s.record("list all", sorted(i.short_id for i in c.images.list(all=True)))
+        s.record("list all", [i.short_id for i in c.images.list(all=True)], mode="sorted")
         s.record("list dangling", [i.id for i in c.images.list(filters={"dangling": True})])
         s.record("list label", [i.id for i in c.images.list(filters={"label": "nope"})])
         s.record("list reference", [i.tags for i in c.images.list(filters={"reference": "hello*"})])
         bb = c.images.get("busybox")
         assert bb.id == s.baseline.ids["busybox:latest"]
         assert bb.tags == ["busybox:latest"]
-        s.record("get", {"id": bb.id, "short_id": bb.short_id, "tags": bb.tags,
-                         "labels": bb.labels, "cmd": bb.attrs["Config"]["Cmd"],
-                         "size": bb.attrs["Size"], "layers": bb.attrs["RootFS"]["Layers"],
-                         "created": bb.attrs["Created"], "os": bb.attrs["Os"],
-                         "arch": bb.attrs["Architecture"]})  # fmt: skip
+        s.record(
+            "get",
+            {
+                "id": bb.id,
+                "short_id": bb.short_id,
+                "tags": bb.tags,
+                "labels": bb.labels,
+                "cmd": bb.attrs["Config"]["Cmd"],
+                "size": bb.attrs["Size"],
+                "layers": bb.attrs["RootFS"]["Layers"],
+                "created": bb.attrs["Created"],
+                "os": bb.attrs["Os"],
+                "arch": bb.attrs["Architecture"],
+            },
+        )
         assert c.images.get(bb.short_id).id == bb.id  # short_id is "sha256:" + 10 hex
         assert c.images.get(bb.id.removeprefix("sha256:")[:12]).id == bb.id
-        s.record("history", [{k: h[k] for k in ("Id", "Created", "CreatedBy", "Size", "Comment",
-                                               "Tags")} for h in bb.history()])  # fmt: skip
+        s.record(
+            "history",
+            [
+                {k: h[k] for k in ("Id", "Created", "CreatedBy", "Size", "Comment", "Tags")}
+                for h in bb.history()
+            ],
+        )
         try:
             c.images.get("nope")
             raise AssertionError("get('nope') did not raise")
@@ -63,8 +83,12 @@ def test_sdk_list_and_get(conform: Conform) -> None:
         info = c.info()
         s.record("info", {"Images": info["Images"], "Containers": info["Containers"]})
         df = c.df()
-        s.record("df", {"LayersSize": df["LayersSize"], "Images": sorted(
-            (i["Id"], i["Size"], i["SharedSize"], i["Containers"]) for i in df["Images"])})
+        s.record("df layers size", df["LayersSize"])
+        s.record(
+            "df images",
+            [(i["Id"], i["Size"], i["SharedSize"], i["Containers"]) for i in df["Images"]],
+            mode="sorted",
+        )
 
     conform(scenario)
 
@@ -91,7 +115,7 @@ def test_sdk_tag_and_remove(conform: Conform) -> None:
             raise AssertionError("removing 'nope' did not raise")
         except docker.errors.ImageNotFound as e:
             s.record("remove nope", api_error(e))
-        s.record("after", sorted(t for i in c.images.list() for t in i.tags))
+        s.record("after", [t for i in c.images.list() for t in i.tags], mode="sorted")
         try:
             c.api.tag("nope", "x", "1")
             raise AssertionError("tagging 'nope' did not raise")
@@ -120,13 +144,16 @@ def test_sdk_save_and_load(conform: Conform) -> None:
         c.api.remove_image("busybox")
         loaded = c.images.load(by_id)
         s.record("load by id", [(i.id, i.tags) for i in loaded])
-        s.record("list", sorted((i.id, i.tags) for i in c.images.list()))
+        s.record("list", [(i.id, i.tags) for i in c.images.list()], mode="sorted")
         s.record("raw load", list(c.api.load_image(both)))
         try:
             c.images.load(b"not a tar archive" * 100)
             raise AssertionError("loading garbage did not raise")
-        except docker.errors.APIError as e:
-            s.record("load garbage", type(e).__name__)
+        except docker.errors.DockerException:
+            # Docker answers 200 and puts the error in the stream (the SDK
+            # raises ImageLoadError); an engine that fails before sending
+            # anything may answer with an HTTP error instead (APIError).
+            s.record("load garbage", "raised")
 
     conform(scenario)
 
@@ -135,20 +162,23 @@ def test_sdk_import_and_prune(conform: Conform) -> None:
     def scenario(s: Session) -> None:
         c = s.client
         out = c.api.import_image_from_data(
-            s.images.hello_world.read_bytes(), repository="sdk/imp", tag="1",
+            s.images.hello_world.read_bytes(),
+            repository="sdk/imp",
+            tag="1",
             changes=['CMD ["/hello"]', "ENV A=b"],
-        )  # fmt: skip
+        )
         s.record("import", out)
         img = c.images.get("sdk/imp:1")
         s.record("config", {k: img.attrs["Config"][k] for k in ("Cmd", "Env")})
-        c.api.import_image_from_data(s.images.hello_world.read_bytes(), repository="sdk/imp",
-                                     tag="1")  # fmt: skip
+        c.api.import_image_from_data(
+            s.images.hello_world.read_bytes(), repository="sdk/imp", tag="1"
+        )
         pruned = c.images.prune(filters={"dangling": True})
-        s.record("prune", {"deleted": sorted(map(json.dumps, pruned["ImagesDeleted"] or [])),
-                           "reclaimed": pruned["SpaceReclaimed"]})  # fmt: skip
+        s.record("prune deleted", pruned["ImagesDeleted"], mode="sorted")
+        s.record("prune reclaimed", pruned["SpaceReclaimed"])
         pruned = c.images.prune(filters={"dangling": False})
-        s.record("prune all", {"deleted": sorted(map(json.dumps, pruned["ImagesDeleted"] or [])),
-                               "reclaimed": pruned["SpaceReclaimed"]})  # fmt: skip
+        s.record("prune all deleted", pruned["ImagesDeleted"], mode="sorted")
+        s.record("prune all reclaimed", pruned["SpaceReclaimed"])
         s.record("left", [i.tags for i in c.images.list()])
 
     conform(scenario)

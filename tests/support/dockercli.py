@@ -136,9 +136,12 @@ def cli_version() -> str:
     try:
         out = subprocess.run(
             [DOCKER_CLI, "version", "--format", "{{.Client.Version}}"],
-            capture_output=True, text=True, timeout=30, check=False,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
             env={**os.environ, "DOCKER_HOST": "unix:///nonexistent"},
-        )  # fmt: skip
+        )
     except OSError:
         return "missing"
     return out.stdout.strip() or "unknown"

@@ -26,7 +26,7 @@ def parse_bool_filter(key: str, values: list[str]) -> bool | None:
         elif lowered in ("false", "0"):
             current = False
         else:
-            raise InvalidArgument(f"Invalid filter '{key}={value}'")
+            raise InvalidArgument(f"invalid filter '{key}=[{value}]'")
         if result is not None and result != current:
             raise InvalidArgument(f"Invalid filter '{key}': conflicting values")
         result = current
