@@ -76,3 +76,30 @@ def parse_go_duration(value: str) -> int:
     if not re.fullmatch(rf"(?:{_DURATION.pattern})+", value):
         raise InvalidArgument(f"time: invalid duration {value!r}")
     return int(sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION.findall(value)) * 1e9)
+
+
+def human_duration(seconds: float) -> str:
+    """Docker's (go-units) ``HumanDuration``: "Less than a second", "About an hour"..."""
+    if seconds < 1:
+        return "Less than a second"
+    if int(seconds) == 1:
+        return "1 second"
+    if seconds < 60:
+        return f"{int(seconds)} seconds"
+    minutes = int(seconds / 60)
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = int(seconds / 3600 + 0.5)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{hours // 24 // 365} years"

@@ -121,6 +121,7 @@ ERRORS = [
     ["--bogus"],
     ["-H"],
     ["--log-level", "bogus", "images"],
+    ["-H", "unix:///a.sock", "-H", "unix:///b.sock", "images"],
     ["load", "extra"],
     ["load", "-i", "/nonexistent.tar"],
     ["import"],
@@ -181,7 +182,7 @@ def test_version_format_matches_docker(runner: Runner, template: str) -> None:
 
 def _info_normalized(text: str) -> str:
     """Drop the client section (ketch's own version) and sort docker's map-ordered lines."""
-    head, _, server = text.partition("\nServer:\n")
+    _, _, server = text.partition("\nServer:\n")
     lines = []
     for line in server.splitlines():
         if line.startswith(" Runtimes: "):

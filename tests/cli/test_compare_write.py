@@ -21,7 +21,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-
 from support.dockercli import DOCKER_CLI, Result
 
 from .archives import ArchiveImage, busybox_rootfs, files_layer, write_docker_archive
@@ -267,7 +266,7 @@ def test_events_stream_until_interrupted(runner: Runner) -> None:
         line = proc.stdout.readline()
         assert line == b"tag ketchtest/evt:2\n"
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=10)
+        _, err = proc.communicate(timeout=10)
     finally:
         if proc.poll() is None:
             proc.kill()

@@ -25,10 +25,13 @@ class Env:
                  stderr: TextIO | None = None) -> None:
         self.host = host
         self.debug = debug
-        self.stdin = stdin or sys.stdin
-        self.stdout = stdout or sys.stdout
-        self.stderr = stderr or sys.stderr
+        # Streams may be missing (a daemon-less CI job, a closed fd): use empty ones.
+        self.stdin = stdin or sys.stdin or _empty_stream()
+        self.stdout = stdout or sys.stdout or _empty_stream()
+        self.stderr = stderr or sys.stderr or _empty_stream()
         self._client: Client | None = None
+        #: The command name as typed ("images", "ls", "list"): some messages depend on it.
+        self.called_as = ""
 
     @property
     def client(self) -> Client:
@@ -63,6 +66,12 @@ class Env:
 
     def binary_stdin(self) -> IO[bytes]:
         return self.stdin.buffer
+
+
+def _empty_stream() -> TextIO:
+    import io
+
+    return io.TextIOWrapper(io.BytesIO())
 
 
 def _isatty(stream: TextIO) -> bool:

@@ -25,6 +25,7 @@ from ketch.cli.flags import (
     parse,
     render_help,
 )
+from ketch.cli.messages import daemon_error_text
 from ketch.errors import KetchError
 
 # name -> (module, spec factory, runner, "use" override or None, aliases)
@@ -133,15 +134,6 @@ def _group_help(group: str) -> str:
     lines += ["", f"Run '{PROG} {group} COMMAND --help' for more information on a command.",
               ""]
     return "\n".join(lines)
-
-
-def daemon_error_text(exc: KetchError) -> str:
-    """How the Docker CLI words an error: daemon answers get the daemon prefix."""
-    from ketch.client.errors import ConnectionFailed, ProtocolError, StreamError, UnsupportedHost
-
-    if isinstance(exc, ConnectionFailed | StreamError | ProtocolError | UnsupportedHost):
-        return str(exc)
-    return f"Error response from daemon: {exc}"
 
 
 def _lookup(words: list[str]) -> tuple[str, _Entry, list[str], str]:
@@ -259,7 +251,10 @@ def _run(argv: list[str], env: Env) -> int:
     if level.lower() not in _LOG_LEVELS:
         raise UsageError(f"Unable to parse logging level: {level}")
     hosts = parsed["host"]
-    env.host = hosts[-1] if hosts else env.host
+    if len(hosts) > 1:
+        raise UsageError("Failed to initialize: unable to resolve ketch endpoint: "
+                         "Specify only one -H")
+    env.host = hosts[0] if hosts else env.host
     env.debug = parsed["debug"] or env.debug
     if not parsed.args:
         raise HelpRequested(_root_help(), True)
@@ -269,8 +264,7 @@ def _run(argv: list[str], env: Env) -> int:
         cmd_args = parse(spec, rest)
     except HelpRequested:
         raise HelpRequested(render_help(spec)) from None
-    if entry[2] == "run_images":
-        return int(runner(env, cmd_args, typed))
+    env.called_as = typed
     return int(runner(env, cmd_args))
 
 

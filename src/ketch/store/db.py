@@ -39,6 +39,17 @@ MIGRATIONS: list[str] = [
         size        INTEGER NOT NULL
     );
     """,
+    # 2: containers; the record is the container's JSON (config, host config, state).
+    """
+    CREATE TABLE containers (
+        id          TEXT PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE,
+        image_id    TEXT NOT NULL,
+        created_ns  INTEGER NOT NULL,
+        record      BLOB NOT NULL
+    );
+    CREATE INDEX containers_by_image ON containers(image_id);
+    """,
 ]
 
 

@@ -96,7 +96,7 @@ _AMBIGUOUS = {"build", "history", "import", "inspect", "list", "load", "ls", "pr
               "push", "rm", "save", "tag"}
 
 
-def run_images(env: Env, p: Parsed, called_as: str) -> int:
+def run_images(env: Env, p: Parsed) -> int:
     from ketch.cli.contexts import IMAGE_HEADERS, image_rows
     from ketch.cli.formatter import render_rows
 
@@ -111,7 +111,7 @@ def run_images(env: Env, p: Parsed, called_as: str) -> int:
     rows = image_rows(images, trunc=not p["no_trunc"], digest=p["digests"],
                       need_digest=p["digests"] or "{{.Digest}}" in fmt)
     env.out(render_rows(fmt, rows, IMAGE_HEADERS))
-    if match and not images and called_as == "images" and match in _AMBIGUOUS:
+    if match and not images and env.called_as == "images" and match in _AMBIGUOUS:
         env.err(f'\nNo images found matching "{match}": did you mean "{PROG} image {match}"?\n')
     return 0
 
@@ -200,7 +200,7 @@ class _NoSuchObject(Exception):
 def inspect_objects(env: Env, refs: list[str], fmt: str, fetch: Any) -> int:
     """Docker's ``inspect.Inspect``: fetch every ref, print what was found, then errors."""
     from ketch.cli.gotemplate import Template, TemplateError, parse
-    from ketch.cli.main import daemon_error_text
+    from ketch.cli.messages import daemon_error_text
 
     tmpl: Template | None = None
     if fmt and fmt != "json":
@@ -363,7 +363,7 @@ def spec_rmi(path: str, use: str) -> CommandSpec:
 
 
 def run_rmi(env: Env, p: Parsed) -> int:
-    from ketch.cli.main import daemon_error_text
+    from ketch.cli.messages import daemon_error_text
 
     if p["platform"]:
         raise UsageError("--platform is not supported yet")

@@ -233,7 +233,7 @@ def run_info(env: Env, p: Parsed) -> int:
             if not fmt:
                 server = None
         except KetchError as exc:
-            from ketch.cli.main import daemon_error_text
+            from ketch.cli.messages import daemon_error_text
 
             if not fmt:
                 server = None

@@ -1,0 +1,1 @@
+"""The commands of ``ketch``, one module per group (images, system)."""

@@ -1,0 +1,211 @@
+"""The container model: configuration as the client gave it, and state.
+
+The configuration structs mirror Docker's ``Config`` and ``HostConfig``
+field for field: their Python attributes are snake_case, their wire names
+PascalCase (``rename="pascal"``), so decoding a create request validates
+every field's type and a bad one is reported with its path
+(``Expected `int`, got `str` - at `$.HostConfig.Memory```). Fields the
+engine does not act on yet are still kept, so inspect shows them back.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+
+Status = Literal["created", "running", "paused", "restarting", "removing", "exited", "dead"]
+
+
+class HealthConfig(msgspec.Struct, rename="pascal", omit_defaults=True):
+    test: list[str] | None = None
+    interval: int = 0
+    timeout: int = 0
+    start_period: int = 0
+    start_interval: int = 0
+    retries: int = 0
+
+
+class ContainerConfig(msgspec.Struct, rename="pascal"):
+    hostname: str = ""
+    domainname: str = ""
+    user: str = ""
+    attach_stdin: bool = False
+    attach_stdout: bool = False
+    attach_stderr: bool = False
+    exposed_ports: dict[str, Any] | None = None
+    tty: bool = False
+    open_stdin: bool = False
+    stdin_once: bool = False
+    env: list[str] | None = None
+    cmd: list[str] | None = None
+    healthcheck: HealthConfig | None = None
+    args_escaped: bool | None = None
+    image: str = ""
+    volumes: dict[str, Any] | None = None
+    working_dir: str = ""
+    entrypoint: list[str] | None = None
+    network_disabled: bool | None = None
+    mac_address: str | None = None
+    on_build: list[str] | None = msgspec.field(default=None, name="OnBuild")
+    labels: dict[str, str] | None = None
+    stop_signal: str | None = None
+    stop_timeout: int | None = None
+    shell: list[str] | None = None
+
+
+class LogConfig(msgspec.Struct, rename="pascal"):
+    type: str = "json-file"
+    config: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+class RestartPolicy(msgspec.Struct, rename="pascal"):
+    name: str = "no"
+    maximum_retry_count: int = 0
+
+
+class Ulimit(msgspec.Struct, rename="pascal"):
+    name: str
+    soft: int
+    hard: int
+
+
+class HostConfig(msgspec.Struct, rename="pascal"):
+    binds: list[str] | None = None
+    container_id_file: str = msgspec.field(default="", name="ContainerIDFile")
+    log_config: LogConfig = msgspec.field(default_factory=LogConfig)
+    network_mode: str = ""
+    port_bindings: dict[str, Any] | None = None
+    restart_policy: RestartPolicy = msgspec.field(default_factory=RestartPolicy)
+    auto_remove: bool = False
+    volume_driver: str = ""
+    volumes_from: list[str] | None = None
+    console_size: list[int] | None = None
+    annotations: dict[str, str] | None = None
+    cap_add: list[str] | None = None
+    cap_drop: list[str] | None = None
+    cgroupns_mode: str = ""
+    dns: list[str] | None = None
+    dns_options: list[str] | None = None
+    dns_search: list[str] | None = None
+    extra_hosts: list[str] | None = None
+    group_add: list[str] | None = None
+    ipc_mode: str = ""
+    cgroup: str = ""
+    links: list[str] | None = None
+    oom_score_adj: int = 0
+    pid_mode: str = ""
+    privileged: bool = False
+    publish_all_ports: bool = False
+    readonly_rootfs: bool = False
+    security_opt: list[str] | None = None
+    storage_opt: dict[str, str] | None = None
+    tmpfs: dict[str, str] | None = None
+    uts_mode: str = msgspec.field(default="", name="UTSMode")
+    userns_mode: str = ""
+    shm_size: int = 0
+    sysctls: dict[str, str] | None = None
+    runtime: str = ""
+    isolation: str = ""
+    cpu_shares: int = 0
+    memory: int = 0
+    nano_cpus: int = msgspec.field(default=0, name="NanoCpus")
+    cgroup_parent: str = ""
+    blkio_weight: int = 0
+    cpu_period: int = 0
+    cpu_quota: int = 0
+    cpuset_cpus: str = ""
+    cpuset_mems: str = ""
+    memory_reservation: int = 0
+    memory_swap: int = 0
+    memory_swappiness: int | None = None
+    oom_kill_disable: bool | None = None
+    pids_limit: int | None = None
+    ulimits: list[Ulimit] | None = None
+    init: bool | None = None
+    mounts: list[dict[str, Any]] | None = None
+    masked_paths: list[str] | None = None
+    readonly_paths: list[str] | None = None
+
+
+class CreateRequest(msgspec.Struct, rename="pascal"):
+    """The body of ``POST /containers/create``: Config fields at top level,
+    plus HostConfig and NetworkingConfig."""
+
+    hostname: str = ""
+    domainname: str = ""
+    user: str = ""
+    attach_stdin: bool = False
+    attach_stdout: bool = False
+    attach_stderr: bool = False
+    exposed_ports: dict[str, Any] | None = None
+    tty: bool = False
+    open_stdin: bool = False
+    stdin_once: bool = False
+    env: list[str] | None = None
+    cmd: list[str] | str | None = None
+    healthcheck: HealthConfig | None = None
+    args_escaped: bool | None = None
+    image: str = ""
+    volumes: dict[str, Any] | None = None
+    working_dir: str = ""
+    entrypoint: list[str] | str | None = None
+    network_disabled: bool | None = None
+    mac_address: str | None = None
+    on_build: list[str] | None = msgspec.field(default=None, name="OnBuild")
+    labels: dict[str, str] | None = None
+    stop_signal: str | None = None
+    stop_timeout: int | None = None
+    shell: list[str] | None = None
+    host_config: HostConfig | None = None
+    networking_config: dict[str, Any] | None = None
+
+    def config(self) -> ContainerConfig:
+        fields = {f: getattr(self, f) for f in ContainerConfig.__struct_fields__}
+        for key in ("cmd", "entrypoint"):
+            if isinstance(fields[key], str):  # old clients send a string
+                fields[key] = [fields[key]]
+        return ContainerConfig(**fields)
+
+
+class ContainerState(msgspec.Struct, rename="pascal"):
+    status: Status = "created"
+    pid: int = 0
+    exit_code: int = 0
+    error: str = ""
+    started_at_ns: int = 0
+    finished_at_ns: int = 0
+    oom_killed: bool = msgspec.field(default=False, name="OOMKilled")
+    restart_count: int = 0
+    #: True once ``docker rm`` (or AutoRemove) has begun: the container is going
+    removal_in_progress: bool = False
+
+    @property
+    def running(self) -> bool:
+        return self.status in ("running", "paused", "restarting")
+
+
+class Container(msgspec.Struct):
+    """One container as the service keeps it (also the database row)."""
+
+    id: str
+    name: str
+    image_id: str
+    created_ns: int
+    config: ContainerConfig
+    host_config: HostConfig
+    state: ContainerState = msgspec.field(default_factory=ContainerState)
+    #: the resolved command: entrypoint + cmd, as the process runs it
+    path: str = ""
+    args: list[str] = msgspec.field(default_factory=list)
+    #: per-container files the engine manages (hostname, hosts, resolv.conf)
+    hostname_path: str = ""
+    hosts_path: str = ""
+    resolv_conf_path: str = ""
+    log_path: str = ""
+    driver: str = "overlay2"
+    platform: str = "linux"
+
+    @property
+    def short_id(self) -> str:
+        return self.id[:12]

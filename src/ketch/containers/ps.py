@@ -1,0 +1,107 @@
+"""``docker ps``: status texts and the ``filters`` of ``GET /containers/json``."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from ketch.containers.model import Container
+from ketch.errors import InvalidArgument
+from ketch.images.filters import labels_match
+from ketch.timeutil import human_duration
+
+FILTER_KEYS = frozenset({
+    "ancestor", "before", "exited", "health", "id", "isolation", "is-task", "label", "name",
+    "network", "publish", "since", "status", "volume", "expose",
+})
+STATUSES = frozenset({"created", "restarting", "running", "removing", "paused", "exited",
+                      "dead"})
+
+
+def status_text(container: Container, now_ns: int | None = None) -> str:
+    state = container.state
+    now = time.time_ns() if now_ns is None else now_ns
+    if state.removal_in_progress:
+        return "Removal In Progress"
+    if state.status == "running":
+        return f"Up {human_duration((now - state.started_at_ns) / 1e9)}"
+    if state.status == "paused":
+        return f"Up {human_duration((now - state.started_at_ns) / 1e9)} (Paused)"
+    if state.status == "restarting":
+        ago = human_duration((now - state.finished_at_ns) / 1e9)
+        return f"Restarting ({state.exit_code}) {ago} ago"
+    if state.status == "dead":
+        return "Dead"
+    if state.status == "exited" and state.finished_at_ns:
+        ago = human_duration((now - state.finished_at_ns) / 1e9)
+        return f"Exited ({state.exit_code}) {ago} ago"
+    return "Created"
+
+
+@dataclass
+class ContainerFilter:
+    filters: Mapping[str, list[str]]
+    before_ns: int | None
+    since_ns: int | None
+    ancestors: set[str]
+
+    @classmethod
+    def compile(
+        cls, filters: Mapping[str, list[str]], resolve_container: Callable[[str], Container],
+        resolve_ancestors: Callable[[str], set[str]],
+    ) -> ContainerFilter:
+        for key in filters:
+            if key not in FILTER_KEYS:
+                raise InvalidArgument(f"invalid filter '{key}'")
+        for value in filters.get("status", []):
+            if value not in STATUSES:
+                raise InvalidArgument(f"invalid filter 'status={value}'")
+        for value in filters.get("exited", []):
+            if not value.lstrip("-").isdigit():
+                raise InvalidArgument(f"invalid filter 'exited={value}'")
+        for value in filters.get("name", []):
+            try:
+                re.compile(value)
+            except re.error:
+                raise InvalidArgument(f"invalid filter 'name={value}'") from None
+        before = since = None
+        if filters.get("before"):
+            before = min(resolve_container(v).created_ns for v in filters["before"])
+        if filters.get("since"):
+            since = max(resolve_container(v).created_ns for v in filters["since"])
+        ancestors: set[str] = set()
+        for value in filters.get("ancestor", []):
+            ancestors |= resolve_ancestors(value)
+        return cls(filters, before, since, ancestors)
+
+    def __call__(self, container: Container) -> bool:
+        f = self.filters
+        state = container.state
+        status = "removing" if state.removal_in_progress else state.status
+        if f.get("status") and status not in f["status"]:
+            return False
+        if f.get("exited") and (status != "exited" or
+                                str(state.exit_code) not in f["exited"]):
+            return False
+        if f.get("id") and not any(container.id.startswith(v) for v in f["id"]):
+            return False
+        if f.get("name") and not any(re.search(v, "/" + container.name) for v in f["name"]):
+            return False
+        if f.get("label") and not labels_match(container.config.labels or {}, f["label"]):
+            return False
+        if f.get("ancestor") and container.image_id not in self.ancestors:
+            return False
+        if f.get("health") and "none" not in f["health"]:
+            return False
+        if f.get("network"):
+            mode = container.host_config.network_mode or "default"
+            if mode not in f["network"]:
+                return False
+        for unsupported in ("volume", "publish", "expose"):
+            if f.get(unsupported):
+                return False
+        if self.before_ns is not None and container.created_ns >= self.before_ns:
+            return False
+        return not (self.since_ns is not None and container.created_ns <= self.since_ns)

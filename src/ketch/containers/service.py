@@ -1,0 +1,515 @@
+"""Containers: create, look up, run, stop, wait, remove — Docker's rules.
+
+State changes of one container are serialised by its lock; the container's
+record in SQLite is rewritten after each change, so a restarted daemon sees
+the last state. A running container has a *monitor* task waiting for its
+exit; the monitor records the exit, releases the rootfs and wakes waiters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import signal as signals
+import sqlite3
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from ketch.containers.bundle import BundleBuilder
+from ketch.containers.merge import command_of, merge_image_config
+from ketch.containers.model import Container, CreateRequest, HostConfig
+from ketch.containers.names import random_name, validate_name
+from ketch.containers.ps import ContainerFilter
+from ketch.errors import Conflict, InvalidArgument, KetchError, NotFound, NotModified
+from ketch.events import EventBus
+from ketch.images.model import ImageUser
+from ketch.images.service import ImageService
+from ketch.runtime.base import ExitInfo, Runtime
+from ketch.store.containers import ContainerTable
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STOP_TIMEOUT = 10
+NETWORK_MODES = ("", "default", "bridge", "none", "host")
+LOG_DRIVERS = ("", "json-file", "k8s-file", "local")
+RESTART_POLICIES = ("", "no", "always", "unless-stopped", "on-failure")
+
+
+def parse_signal(value: str | int) -> int:
+    """Signal names with or without SIG, or numbers (Docker accepts all three)."""
+    if isinstance(value, int) or value.isdigit():
+        number = int(value)
+        if not 0 < number < 65:
+            raise InvalidArgument(f"Invalid signal: {value}")
+        return number
+    name = value.upper()
+    name = name if name.startswith("SIG") else "SIG" + name
+    try:
+        return int(signals.Signals[name])
+    except KeyError:
+        raise InvalidArgument(f"Invalid signal: {value}") from None
+
+
+@dataclass
+class _Waiters:
+    """Futures waiting for a container's next exit or its removal."""
+
+    exits: list[asyncio.Future[ExitInfo]] = field(default_factory=list)
+    removal: list[asyncio.Future[ExitInfo]] = field(default_factory=list)
+
+
+class ContainerService:
+    def __init__(self, table: ContainerTable, images: ImageService, runtime: Runtime,
+                 bundles: BundleBuilder, events: EventBus) -> None:
+        self.table = table
+        self.images = images
+        self.runtime = runtime
+        self.bundles = bundles
+        self.events = events
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._waiters: dict[str, _Waiters] = {}
+        self._monitors: dict[str, asyncio.Task[None]] = {}
+        self._stopping: set[str] = set()
+        images.users = self
+
+    # -- lookup -------------------------------------------------------------------
+    def get(self, ref: str) -> Container:
+        """By full ID, name (with or without /), or unique ID prefix."""
+        container = self.table.get(ref) or self.table.by_name(ref.lstrip("/"))
+        if container is not None:
+            return container
+        if ref and all(c in "0123456789abcdef" for c in ref):
+            matches = self.table.ids_with_prefix(ref)
+            if len(matches) == 1:
+                found = self.table.get(matches[0])
+                if found is not None:
+                    return found
+            if len(matches) > 1:
+                raise InvalidArgument(f"multiple IDs found with provided prefix: {ref}")
+        raise NotFound(f"No such container: {ref}")
+
+    def users_of(self, image_id: str) -> list[ImageUser]:
+        return [ImageUser(c.id, c.state.running) for c in self.table.using_image(image_id)]
+
+    def lock(self, container_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(container_id, asyncio.Lock())
+
+    def _save(self, container: Container) -> None:
+        self.table.save(container)
+
+    def _emit(self, container: Container, action: str, **extra: str) -> None:
+        attributes = {"image": container.config.image, "name": container.name,
+                      **(container.config.labels or {}), **extra}
+        self.events.emit("container", action, container.id, **attributes)
+
+    # -- create -------------------------------------------------------------------
+    async def create(self, request: CreateRequest, name: str = "") -> Container:
+        if name:
+            name = validate_name(name)
+        if not request.image:
+            raise InvalidArgument("config cannot be empty in order to create a container")
+        host_config = request.host_config or HostConfig()
+        _validate_host_config(host_config)
+        image = self.images.get(request.image)
+        config = merge_image_config(request.config(), image.config.config or {})
+        path, args = command_of(config)
+        container_id = secrets.token_hex(32)
+        if not config.hostname and host_config.network_mode != "host":
+            config.hostname = container_id[:12]
+        container = Container(
+            id=container_id, name="", image_id=image.id, created_ns=time.time_ns(),
+            config=config, host_config=host_config, path=path, args=args,
+        )
+        for attempt in range(10):
+            container.name = name or random_name(attempt)
+            existing = self.table.by_name(container.name)
+            if existing is None:
+                try:
+                    await self.bundles.create(container, image)
+                    self._save(container)
+                except sqlite3.IntegrityError:
+                    await self.bundles.destroy(container)
+                    existing = self.table.by_name(container.name)
+                    if existing is None:
+                        raise
+                else:
+                    break
+            if name and existing is not None:
+                raise Conflict(
+                    f'Conflict. The container name "/{name}" is already in use by container '
+                    f'"{existing.id}". You have to remove (or rename) that container to be '
+                    f"able to reuse that name.")
+        self._emit(container, "create")
+        return container
+
+    # -- start ----------------------------------------------------------------------
+    async def start(self, ref: str) -> None:
+        container = self.get(ref)
+        async with self.lock(container.id):
+            container = self.get(container.id)
+            if container.state.removal_in_progress:
+                raise Conflict(f"container is marked for removal and cannot be started")
+            if container.state.running:
+                raise NotModified("container already started")
+            await self._start_locked(container)
+
+    async def _start_locked(self, container: Container) -> None:
+        image = self.images.get(container.image_id)
+        try:
+            options = await self.bundles.prepare(container, image)
+            pid = await self.runtime.create(options)
+            await self.runtime.start(container.id)
+        except KetchError as exc:
+            await self._abandon_start(container, exc)
+            raise
+        state = container.state
+        state.status, state.pid, state.exit_code, state.error = "running", pid, 0, ""
+        state.started_at_ns, state.oom_killed = time.time_ns(), False
+        self._save(container)
+        self._emit(container, "start")
+        self._monitor(container.id)
+
+    async def _abandon_start(self, container: Container, exc: KetchError) -> None:
+        with contextlib.suppress(KetchError):
+            await self.runtime.delete(container.id, force=True)
+        with contextlib.suppress(KetchError):
+            await self.bundles.release(container)
+        message = exc.message
+        code = 127 if ("executable file not found" in message or
+                       "no such file or directory" in message) else \
+            126 if "permission denied" in message else 128
+        container.state.status = "exited" if container.state.started_at_ns else "created"
+        container.state.exit_code = code
+        container.state.error = message
+        container.state.finished_at_ns = time.time_ns()
+        self._save(container)
+
+    def _monitor(self, container_id: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._watch(container_id),
+                                                      name=f"monitor-{container_id[:12]}")
+        self._monitors[container_id] = task
+
+    async def _watch(self, container_id: str) -> None:
+        try:
+            exit_info = await self.runtime.wait_exit(container_id)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("waiting for container %s failed", container_id[:12])
+            exit_info = ExitInfo(exit_code=255, finished_at_ns=time.time_ns())
+        await self._record_exit(container_id, exit_info)
+
+    async def _record_exit(self, container_id: str, exit_info: ExitInfo) -> None:
+        self._monitors.pop(container_id, None)
+        async with self.lock(container_id):
+            container = self.table.get(container_id)
+            if container is None:
+                return
+            state = container.state
+            state.status = "exited"
+            state.pid = 0
+            state.exit_code = exit_info.exit_code
+            state.oom_killed = exit_info.oom_killed
+            state.finished_at_ns = exit_info.finished_at_ns or time.time_ns()
+            self._save(container)
+            if exit_info.oom_killed:
+                self._emit(container, "oom")
+            self._emit(container, "die", exitCode=str(exit_info.exit_code))
+            with contextlib.suppress(KetchError):
+                await self.runtime.delete(container_id, force=True)
+            with contextlib.suppress(KetchError):
+                await self.bundles.release(container)
+            if container_id in self._stopping:
+                self._emit(container, "stop")
+        waiters = self._waiters.get(container_id)
+        if waiters is not None:
+            for future in waiters.exits:
+                if not future.done():
+                    future.set_result(exit_info)
+            waiters.exits.clear()
+        if container.host_config.auto_remove:
+            with contextlib.suppress(KetchError):
+                await self.remove(container_id, force=True)
+
+    # -- stop / kill / restart / pause ----------------------------------------------
+    async def kill(self, ref: str, signal: str | int = "SIGKILL") -> None:
+        number = parse_signal(signal) if signal != "" else int(signals.SIGKILL)
+        container = self.get(ref)
+        if not container.state.running:
+            raise Conflict(f"Cannot kill container: {ref}: Container {container.id} "
+                           "is not running")
+        await self.runtime.kill(container.id, number)
+        self._emit(container, "kill", signal=str(number))
+
+    async def stop(self, ref: str, timeout: int | None = None,
+                   signal: str | None = None) -> None:
+        container = self.get(ref)
+        if not container.state.running:
+            raise NotModified("container already stopped")
+        await self._stop(container, timeout, signal)
+
+    async def _stop(self, container: Container, timeout: int | None,
+                    signal: str | None) -> None:
+        stop_signal = parse_signal(signal or container.config.stop_signal or "SIGTERM")
+        if timeout is None:
+            timeout = container.config.stop_timeout
+        if timeout is None:
+            timeout = DEFAULT_STOP_TIMEOUT
+        exited = self._exit_future(container.id)
+        self._stopping.add(container.id)
+        try:
+            if container.state.status == "paused":
+                await self.runtime.unpause(container.id)
+            with contextlib.suppress(KetchError):
+                await self.runtime.kill(container.id, stop_signal)
+                self._emit(container, "kill", signal=str(stop_signal))
+            try:
+                await asyncio.wait_for(asyncio.shield(exited), None if timeout < 0 else timeout)
+            except TimeoutError:
+                with contextlib.suppress(KetchError):
+                    await self.runtime.kill(container.id, int(signals.SIGKILL), True)
+                    self._emit(container, "kill", signal=str(int(signals.SIGKILL)))
+                await exited
+        finally:
+            self._stopping.discard(container.id)
+
+    async def restart(self, ref: str, timeout: int | None = None,
+                      signal: str | None = None) -> None:
+        container = self.get(ref)
+        if container.state.running:
+            await self._stop(container, timeout, signal)
+        async with self.lock(container.id):
+            container = self.get(container.id)
+            if not container.state.running:
+                await self._start_locked(container)
+        self._emit(container, "restart")
+
+    async def pause(self, ref: str) -> None:
+        container = self.get(ref)
+        async with self.lock(container.id):
+            container = self.get(container.id)
+            if container.state.status == "paused":
+                raise Conflict(f"Container {container.id} is already paused")
+            if container.state.status != "running":
+                raise Conflict(f"Container {container.id} is not running")
+            await self.runtime.pause(container.id)
+            container.state.status = "paused"
+            self._save(container)
+        self._emit(container, "pause")
+
+    async def unpause(self, ref: str) -> None:
+        container = self.get(ref)
+        async with self.lock(container.id):
+            container = self.get(container.id)
+            if container.state.status != "paused":
+                raise Conflict(f"Container {container.id} is not paused")
+            await self.runtime.unpause(container.id)
+            container.state.status = "running"
+            self._save(container)
+        self._emit(container, "unpause")
+
+    # -- wait -----------------------------------------------------------------------
+    def _exit_future(self, container_id: str) -> asyncio.Future[ExitInfo]:
+        future: asyncio.Future[ExitInfo] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(container_id, _Waiters()).exits.append(future)
+        return future
+
+    def wait_future(self, ref: str, condition: str) -> asyncio.Future[ExitInfo]:
+        """A future for ``POST /wait``: created at once, so the API can flush
+        its headers before the condition is met (``docker run`` relies on it)."""
+        if condition not in ("", "not-running", "next-exit", "removed"):
+            raise InvalidArgument(f"invalid condition: {condition!r}")
+        container = self.get(ref)
+        if condition == "removed":
+            future: asyncio.Future[ExitInfo] = asyncio.get_running_loop().create_future()
+            self._waiters.setdefault(container.id, _Waiters()).removal.append(future)
+            return future
+        if condition in ("", "not-running") and not container.state.running:
+            done: asyncio.Future[ExitInfo] = asyncio.get_running_loop().create_future()
+            done.set_result(ExitInfo(container.state.exit_code, container.state.oom_killed,
+                                     container.state.finished_at_ns))
+            return done
+        return self._exit_future(container.id)
+
+    # -- rename / remove / prune ----------------------------------------------------------
+    async def rename(self, ref: str, new_name: str) -> None:
+        if not new_name:
+            raise InvalidArgument("Neither old nor new names may be empty")
+        new_name = validate_name(new_name)
+        container = self.get(ref)
+        async with self.lock(container.id):
+            container = self.get(container.id)
+            if container.name == new_name:
+                raise Conflict(f"Renaming a container with the same name as its current name")
+            existing = self.table.by_name(new_name)
+            if existing is not None:
+                raise Conflict(
+                    f'Conflict. The container name "/{new_name}" is already in use by '
+                    f'container "{existing.id}". You have to remove (or rename) that '
+                    f"container to be able to reuse that name.")
+            old = container.name
+            container.name = new_name
+            self._save(container)
+        self._emit(container, "rename", oldName="/" + old)
+
+    async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
+        container = self.get(ref)
+        if container.state.running and not force:
+            if container.state.status == "paused":
+                raise Conflict(
+                    f"cannot remove container \"/{container.name}\": container is paused and "
+                    "must be unpaused first")
+            raise Conflict(
+                f"cannot remove container \"/{container.name}\": container is running: stop "
+                "the container before removing or force remove")
+        if container.state.removal_in_progress:
+            raise Conflict(f"removal of container {container.short_id} is already in progress")
+        if container.state.running:
+            exited = self._exit_future(container.id)
+            with contextlib.suppress(KetchError):
+                if container.state.status == "paused":
+                    await self.runtime.unpause(container.id)
+                await self.runtime.kill(container.id, int(signals.SIGKILL), True)
+                self._emit(container, "kill", signal=str(int(signals.SIGKILL)))
+            await exited
+        async with self.lock(container.id):
+            container = self.table.get(container.id)
+            if container is None:
+                return
+            container.state.removal_in_progress = True
+            self._save(container)
+            with contextlib.suppress(KetchError):
+                await self.runtime.delete(container.id, force=True)
+            await self.bundles.destroy(container)
+            self.table.delete(container.id)
+        self._emit(container, "destroy")
+        waiters = self._waiters.pop(container.id, None)
+        if waiters is not None:
+            info = ExitInfo(container.state.exit_code, container.state.oom_killed,
+                            container.state.finished_at_ns)
+            for future in waiters.removal + waiters.exits:
+                if not future.done():
+                    future.set_result(info)
+        self._locks.pop(container.id, None)
+
+    async def prune(self, filters: Mapping[str, list[str]]) -> tuple[list[str], int]:
+        allowed = {"until", "label", "label!"}
+        for key in filters:
+            if key not in allowed:
+                raise InvalidArgument(f"invalid filter '{key}'")
+        from ketch.images.filters import labels_exclude, labels_match
+        from ketch.timeutil import parse_timestamp_ns
+
+        until = min((parse_timestamp_ns(v) for v in filters.get("until", [])), default=None)
+        deleted: list[str] = []
+        reclaimed = 0
+        for container in self.table.all():
+            if container.state.running or container.state.removal_in_progress:
+                continue
+            labels = container.config.labels or {}
+            if filters.get("label") and not labels_match(labels, filters["label"]):
+                continue
+            if filters.get("label!") and not labels_exclude(labels, filters["label!"]):
+                continue
+            if until is not None and container.created_ns >= until:
+                continue
+            reclaimed += await self.bundles.size_rw(container)
+            with contextlib.suppress(NotFound, Conflict):
+                await self.remove(container.id)
+                deleted.append(container.id)
+        self.events.emit("container", "prune", "", reclaimed=str(reclaimed))
+        return deleted, reclaimed
+
+    # -- listing --------------------------------------------------------------------------
+    def list(self, all_: bool, limit: int, filters: Mapping[str, list[str]],
+             latest: bool = False) -> list[Container]:
+        predicate = ContainerFilter.compile(filters, self.get, self._ancestors)
+        containers = sorted(self.table.all(), key=lambda c: c.created_ns, reverse=True)
+        if not all_ and limit <= 0 and not latest:
+            containers = [c for c in containers if c.state.running or
+                          c.state.removal_in_progress]
+        containers = [c for c in containers if predicate(c)]
+        if latest:
+            limit = 1
+        return containers[:limit] if limit > 0 else containers
+
+    def _ancestors(self, ref: str) -> set[str]:
+        """Image IDs that have ``ref``'s image in their parent chain (or are it)."""
+        image_id = self.images.resolve_id(ref)
+        result = {image_id}
+        for image in self.images.meta.images():
+            parent = image.parent
+            while parent:
+                if parent == image_id:
+                    result.add(image.id)
+                    break
+                row = self.images.meta.image(parent)
+                parent = row.parent if row else ""
+        return result
+
+    # -- recovery ---------------------------------------------------------------------------
+    async def recover(self) -> None:
+        """Re-adopt containers after a daemon restart (or record their exits)."""
+        for container in self.table.all():
+            if container.state.removal_in_progress:
+                with contextlib.suppress(KetchError):
+                    await self.runtime.delete(container.id, force=True)
+                await self.bundles.destroy(container)
+                self.table.delete(container.id)
+                continue
+            if not container.state.running:
+                continue
+            try:
+                state = await self.runtime.recover(container.id)
+            except KetchError as exc:
+                log.warning("container %s cannot be recovered: %s", container.short_id, exc)
+                await self._record_exit(container.id, ExitInfo(255, False, time.time_ns()))
+                continue
+            if state.status == "stopped" or state.exit is not None:
+                await self._record_exit(container.id, state.exit or ExitInfo(255))
+                continue
+            if (state.status == "paused") != (container.state.status == "paused"):
+                container.state.status = "paused" if state.status == "paused" else "running"
+                self._save(container)
+            log.info("re-adopted container %s (pid %d)", container.short_id, state.pid)
+            self._monitor(container.id)
+
+    async def close(self) -> None:
+        """Stop watching (containers keep running: they outlive the daemon)."""
+        for task in list(self._monitors.values()):
+            task.cancel()
+        for task in list(self._monitors.values()):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+def _validate_host_config(host: HostConfig) -> None:
+    if host.network_mode not in NETWORK_MODES and not host.network_mode.startswith(
+            "container:"):
+        raise InvalidArgument(
+            f'invalid HostConfig.NetworkMode "{host.network_mode}": network '
+            f"{host.network_mode} not found")
+    if host.network_mode.startswith("container:"):
+        raise InvalidArgument("HostConfig.NetworkMode: container: networking is not supported yet")
+    if host.log_config.type not in LOG_DRIVERS:
+        raise InvalidArgument(
+            f'HostConfig.LogConfig.Type: logging driver "{host.log_config.type}" is not '
+            "supported (json-file, local)")
+    if host.restart_policy.name not in RESTART_POLICIES:
+        raise InvalidArgument(
+            f"HostConfig.RestartPolicy.Name: invalid restart policy '{host.restart_policy.name}'")
+    if host.auto_remove and host.restart_policy.name not in ("", "no"):
+        raise InvalidArgument(
+            "HostConfig.AutoRemove: can't create 'AutoRemove' container with restart policy")
+    for field_name in ("memory", "shm_size", "cpu_shares", "nano_cpus", "memory_swap"):
+        value = getattr(host, field_name)
+        if value < 0 and not (field_name == "memory_swap" and value == -1):
+            wire = "".join(p.capitalize() for p in field_name.split("_"))
+            raise InvalidArgument(f"HostConfig.{wire}: invalid value {value}: must be >= 0")
+    if 0 < host.memory < 6 * 1024 * 1024:
+        raise InvalidArgument("Minimum memory limit allowed is 6MB")
+    if host.console_size is not None and len(host.console_size) != 2:
+        raise InvalidArgument("HostConfig.ConsoleSize: expected [height, width]")
