@@ -61,7 +61,8 @@ VERSION_DIFFERENCES: list[tuple[re.Pattern[str], str]] = [
     # 20.10 wrapped image-inspect errors: "no such image: X: <error>".
     (re.compile(r"no such image: \S+: (?=\S)"), ""),
     # moby 28 (distribution/reference) names the repository in the message.
-    (re.compile(r"repository name \([^)]*\) must be lowercase"), "repository name must be lowercase"),
+    (re.compile(r"repository name \([^)]*\) must be lowercase"),
+     "repository name must be lowercase"),
     # moby 28 daemon/internal/filters/errors.go: lower-case "invalid filter".
     (re.compile(r"Invalid filter '"), "invalid filter '"),
     # moby 28 daemon/builder/dockerfile/dispatchers.go: lower-case too.

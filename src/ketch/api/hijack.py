@@ -101,7 +101,7 @@ async def hijack(request: web.Request, content_type: str) -> AsyncIterator[Hijac
     transport.set_protocol(protocol)
     if isinstance(transport, asyncio.ReadTransport):
         transport.resume_reading()
-    stream = HijackedStream(reader, transport, protocol)  # type: ignore[arg-type]
+    stream = HijackedStream(reader, transport, protocol)
     try:
         yield stream
     finally:

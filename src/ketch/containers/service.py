@@ -151,7 +151,7 @@ class ContainerService:
         async with self.lock(container.id):
             container = self.get(container.id)
             if container.state.removal_in_progress:
-                raise Conflict(f"container is marked for removal and cannot be started")
+                raise Conflict("container is marked for removal and cannot be started")
             if container.state.running:
                 raise NotModified("container already started")
             await self._start_locked(container)
@@ -343,7 +343,7 @@ class ContainerService:
         async with self.lock(container.id):
             container = self.get(container.id)
             if container.name == new_name:
-                raise Conflict(f"Renaming a container with the same name as its current name")
+                raise Conflict("Renaming a container with the same name as its current name")
             existing = self.table.by_name(new_name)
             if existing is not None:
                 raise Conflict(
@@ -376,9 +376,10 @@ class ContainerService:
                 self._emit(container, "kill", signal=str(int(signals.SIGKILL)))
             await exited
         async with self.lock(container.id):
-            container = self.table.get(container.id)
-            if container is None:
+            current = self.table.get(container.id)
+            if current is None:
                 return
+            container = current
             container.state.removal_in_progress = True
             self._save(container)
             with contextlib.suppress(KetchError):

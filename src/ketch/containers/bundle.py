@@ -1,0 +1,33 @@
+"""What the container service needs to turn a container record into an OCI
+bundle the runtime can create, and to clean up after it."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from ketch.containers.model import Container
+from ketch.images.model import Image
+from ketch.runtime.base import CreateOptions
+
+
+class BundleBuilder(Protocol):
+    async def create(self, container: Container, image: Image) -> None:
+        """Set up the container's directory and writable layer (docker create);
+        fills the container's engine-managed paths (hosts, log, ...)."""
+        ...
+
+    async def prepare(self, container: Container, image: Image) -> CreateOptions:
+        """Mount the rootfs, write /etc files and config.json (docker start)."""
+        ...
+
+    async def release(self, container: Container) -> None:
+        """Unmount what prepare() mounted (the container stopped)."""
+        ...
+
+    async def destroy(self, container: Container) -> None:
+        """Remove everything create() made (docker rm)."""
+        ...
+
+    async def size_rw(self, container: Container) -> int:
+        """Bytes in the writable layer."""
+        ...
