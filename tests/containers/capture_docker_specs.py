@@ -61,6 +61,38 @@ USERS_GROUP = (
     "staff:x:50:alice\n"
 )
 
+#: What dockerd sees as the host's /etc/resolv.conf and /etc/hosts (it runs
+#: in a mount namespace of its own with these files bound over the real
+#: ones), so that the filtering rules are exercised whatever this machine has.
+HOST_RESOLV = {
+    "mixed": (
+        "# written by the capture script\n"
+        "nameserver 127.0.0.1\n"
+        "nameserver 10.1.2.3\n"
+        "nameserver ::1\n"
+        "search example.org corp.example\n"
+        "options ndots:2 timeout:1\n"
+    ),
+    "localhost_only": "nameserver 127.0.0.1\nnameserver ::1\n\noptions edns0\n",
+}
+HOST_HOSTS = "127.0.0.1\tlocalhost\n10.9.9.9\tcapture-host.example capture-host\n"
+
+#: Variants that only matter for the engine-managed /etc files:
+#: name -> (docker run options, host resolv.conf key)
+ETC_VARIANTS: dict[str, tuple[list[str], str]] = {
+    "etc_default": ([], "mixed"),
+    "etc_localhost_only": ([], "localhost_only"),
+    "etc_dns": (["--dns", "1.1.1.1", "--dns", "9.9.9.9", "--dns-search", "x.example",
+                 "--dns-option", "ndots:3"], "mixed"),
+    "etc_dns_search_only": (["--dns-search", "x.example"], "mixed"),
+    "etc_dns_search_dot": (["--dns-search", "."], "mixed"),
+    "etc_add_host": (["--add-host", "db:10.0.0.5", "--add-host", "v6:fd00::5",
+                      "-h", "web", "--domainname", "example.com"], "mixed"),
+    "etc_host_network": (["--network", "host"], "mixed"),
+    "etc_host_network_extra": (["--network", "host", "--add-host", "db:10.0.0.5"], "mixed"),
+    "etc_host_network_dns": (["--network", "host", "--dns", "1.1.1.1"], "localhost_only"),
+}
+
 #: name -> (docker run options, image, command)
 VARIANTS: dict[str, tuple[list[str], str, list[str]]] = {
     "default": ([], "busybox", ["sleep", "30"]),
@@ -131,6 +163,33 @@ def users_image_tar() -> bytes:
     return buf.getvalue()
 
 
+class NamespacedDockerd(Dockerd):
+    """dockerd in a mount namespace where /etc/resolv.conf and /etc/hosts are ours."""
+
+    def __init__(self, root: Path, resolv: Path, hosts: Path, **kw: Any) -> None:
+        super().__init__(root, **kw)
+        self.resolv, self.hosts = resolv, hosts
+
+    def argv(self) -> list[str]:
+        script = (
+            'r="$1"; h="$2"; shift 2; '
+            'mount --bind "$r" /etc/resolv.conf && mount --bind "$h" /etc/hosts && exec "$@"'
+        )
+        return ["/usr/bin/unshare", "--mount", "--propagation", "private", "--",
+                "/bin/sh", "-c", script, "sh", str(self.resolv), str(self.hosts),
+                *super().argv()]
+
+
+def etc_files(engine: Dockerd, cid: str) -> dict[str, dict[str, Any]]:
+    """The hostname, hosts and resolv.conf Docker wrote for the container."""
+    files: dict[str, dict[str, Any]] = {}
+    for name in ("hostname", "hosts", "resolv.conf"):
+        path = engine.data_root / "containers" / cid / name
+        if path.exists():
+            files[name] = {"content": path.read_text(), "mode": oct(path.stat().st_mode & 0o7777)}
+    return files
+
+
 def capture(engine: Dockerd, out: Path, name: str, opts: list[str], image: str,
             cmd: list[str]) -> dict[str, Any] | None:
     """Create and start one container; its spec as the runtime saw it.
@@ -148,6 +207,7 @@ def capture(engine: Dockerd, out: Path, name: str, opts: list[str], image: str,
     deadline = time.monotonic() + 10
     while not path.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
+    files = etc_files(engine, cid)
     docker(engine.env, "rm", "-f", cid)
     if not path.exists():
         raise SystemExit(f"{name}: no spec captured\n{started.describe()}")
@@ -159,6 +219,7 @@ def capture(engine: Dockerd, out: Path, name: str, opts: list[str], image: str,
         "container_id": cid,
         "started": started.returncode == 0,
         "start_error": "" if started.returncode == 0 else started.stderr.strip(),
+        "etc_files": files,
         "spec": spec,
     }
 
@@ -179,7 +240,13 @@ def main() -> int:
         wrapper = work / "capture-runc"
         wrapper.write_text(WRAPPER.replace("{out}", str(out)))
         wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-        engine = Dockerd(work / "d", config={"runtimes": {"capture": {"path": str(wrapper)}}})
+        host_resolv, host_hosts = work / "host-resolv.conf", work / "host-hosts"
+        host_resolv.write_text(HOST_RESOLV["mixed"])
+        host_hosts.write_text(HOST_HOSTS)
+        engine = NamespacedDockerd(
+            work / "d", host_resolv, host_hosts,
+            config={"runtimes": {"capture": {"path": str(wrapper)}}},
+        )
         engine.start()
         images = build_offline_images(work / "images")
         import_image(engine.env, images, "busybox")
@@ -196,6 +263,18 @@ def main() -> int:
                 raise SystemExit(f"variant {name} must be creatable")
             (SPECS / f"{name}.json").write_text(json.dumps(record, indent=1) + "\n")
             print(f"{name}: {'ran' if record['started'] else 'did not start'}")
+        for name, (opts, resolv_key) in ETC_VARIANTS.items():
+            # rewritten in place: the bind mount in dockerd's namespace follows the inode
+            host_resolv.write_text(HOST_RESOLV[resolv_key])
+            record = capture(engine, out, name, opts, "busybox", ["true"])
+            if record is None:
+                raise SystemExit(f"variant {name} must be creatable")
+            record["host_resolv_conf"] = HOST_RESOLV[resolv_key]
+            record["host_hosts"] = HOST_HOSTS
+            record["host_hostname"] = os.uname().nodename
+            del record["spec"]
+            (SPECS / f"{name}.json").write_text(json.dumps(record, indent=1) + "\n")
+        host_resolv.write_text(HOST_RESOLV["mixed"])
 
         base = json.loads((SPECS / "default.json").read_text())["spec"]["linux"]["seccomp"]
         base_rules = {rule_key(r) for r in base["syscalls"]}

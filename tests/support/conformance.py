@@ -52,6 +52,9 @@ _AGO = re.compile(
     r"\d+ (?:seconds?|minutes?|hours?|days?|weeks?|months?|years?)) ago\b"
 )
 _SPACES = re.compile(r" {2,}")
+_UP = re.compile(
+    r"\bUp (?:Less than a second|About a minute|About an hour|\d+ (?:seconds?|minutes?|hours?))"
+)
 
 #: Messages that Docker itself changed after 20.10 (the reference here);
 #: ketchd speaks as current Docker (moby 28) does. Each rule rewrites the
@@ -67,6 +70,15 @@ VERSION_DIFFERENCES: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"Invalid filter '"), "invalid filter '"),
     # moby 28 daemon/builder/dockerfile/dispatchers.go: lower-case too.
     (re.compile(r"Invalid containerPort: "), "invalid containerPort: "),
+    # moby 28 daemon/delete.go and daemon/kill.go word these differently.
+    (re.compile(r"You cannot remove a running container \S+\. Stop the container before "
+                r"attempting removal or force remove"), "<cannot remove a running container>"),
+    (re.compile(r'cannot remove container "[^"]+": container is running: stop the container '
+                r"before removing or force remove"), "<cannot remove a running container>"),
+    (re.compile(r"Cannot kill container: (\S+): Container "),
+     r"cannot kill container: \1: container "),
+    (re.compile(r"Container (\S+) is not running"), r"container \1 is not running"),
+    (re.compile(r"Container (\S+) is already paused"), r"container \1 is already paused"),
 ]
 
 
@@ -114,6 +126,7 @@ class Normalizer:
         text = _RFC3339.sub(self._time, text)
         text = _GOTIME.sub(self._time, text)
         text = _AGO.sub("<AGO>", text)
+        text = _UP.sub("Up <DURATION>", text)
         return "\n".join(_collapse(line) for line in text.split("\n"))
 
 

@@ -31,3 +31,12 @@ class ProtocolError(KetchError):
 
 class UnsupportedHost(KetchError):
     """A ``-H`` / ``KETCH_HOST`` value this client cannot dial (for now: anything but unix)."""
+
+
+class LocalError(KetchError):
+    """A mistake the client finds before asking the daemon (an empty container name,
+    a bad ``--since`` value); printed as it is, as docker prints its client-side errors."""
+
+
+class UpgradeFailed(KetchError):
+    """The daemon would not switch a request to a raw stream (attach, exec start)."""

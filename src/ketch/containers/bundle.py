@@ -28,6 +28,14 @@ class BundleBuilder(Protocol):
         """Remove everything create() made (docker rm)."""
         ...
 
+    async def exec_process(
+        self, container: Container, *, args: list[str], env: list[str], user: str,
+        workdir: str, tty: bool, privileged: bool, console_size: list[int] | None,
+    ) -> dict[str, object]:
+        """The OCI process object of an exec session in a running container:
+        the container's environment, user and capabilities unless overridden."""
+        ...
+
     async def size_rw(self, container: Container) -> int:
         """Bytes in the writable layer."""
         ...

@@ -23,11 +23,12 @@ from ketch.containers.merge import command_of, merge_image_config
 from ketch.containers.model import Container, CreateRequest, HostConfig
 from ketch.containers.names import random_name, validate_name
 from ketch.containers.ps import ContainerFilter
+from ketch.containers.top import run_ps
 from ketch.errors import Conflict, InvalidArgument, KetchError, NotFound, NotModified
 from ketch.events import EventBus
 from ketch.images.model import ImageUser
 from ketch.images.service import ImageService
-from ketch.runtime.base import ExitInfo, Runtime
+from ketch.runtime.base import ExitInfo, ProcessIO, Runtime
 from ketch.store.containers import ContainerTable
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,8 @@ class ContainerService:
         self._waiters: dict[str, _Waiters] = {}
         self._monitors: dict[str, asyncio.Task[None]] = {}
         self._stopping: set[str] = set()
+        #: attachers waiting for a created container to start
+        self._pending_attach: dict[str, list[asyncio.Future[ProcessIO | None]]] = {}
         images.users = self
 
     # -- lookup -------------------------------------------------------------------
@@ -152,8 +155,10 @@ class ContainerService:
             container = self.get(container.id)
             if container.state.removal_in_progress:
                 raise Conflict("container is marked for removal and cannot be started")
+            if container.state.status == "paused":
+                raise Conflict("cannot start a paused container, try unpause instead")
             if container.state.running:
-                raise NotModified("container already started")
+                raise NotModified("container is already running")
             await self._start_locked(container)
 
     async def _start_locked(self, container: Container) -> None:
@@ -161,6 +166,7 @@ class ContainerService:
         try:
             options = await self.bundles.prepare(container, image)
             pid = await self.runtime.create(options)
+            await self._connect_pending_attachers(container.id)
             await self.runtime.start(container.id)
         except KetchError as exc:
             await self._abandon_start(container, exc)
@@ -239,7 +245,7 @@ class ContainerService:
         number = parse_signal(signal) if signal != "" else int(signals.SIGKILL)
         container = self.get(ref)
         if not container.state.running:
-            raise Conflict(f"Cannot kill container: {ref}: Container {container.id} "
+            raise Conflict(f"cannot kill container: {ref}: container {container.id} "
                            "is not running")
         await self.runtime.kill(container.id, number)
         self._emit(container, "kill", signal=str(number))
@@ -248,7 +254,7 @@ class ContainerService:
                    signal: str | None = None) -> None:
         container = self.get(ref)
         if not container.state.running:
-            raise NotModified("container already stopped")
+            raise NotModified("container is already stopped")
         await self._stop(container, timeout, signal)
 
     async def _stop(self, container: Container, timeout: int | None,
@@ -292,9 +298,9 @@ class ContainerService:
         async with self.lock(container.id):
             container = self.get(container.id)
             if container.state.status == "paused":
-                raise Conflict(f"Container {container.id} is already paused")
+                raise Conflict(f"container {container.id} is already paused")
             if container.state.status != "running":
-                raise Conflict(f"Container {container.id} is not running")
+                raise Conflict(f"container {container.id} is not running")
             await self.runtime.pause(container.id)
             container.state.status = "paused"
             self._save(container)
@@ -334,6 +340,52 @@ class ContainerService:
             return done
         return self._exit_future(container.id)
 
+    # -- stdio / top --------------------------------------------------------------------
+    async def attach(self, ref: str) -> ProcessIO:
+        container = self.get(ref)
+        if container.state.status == "exited" or container.state.removal_in_progress:
+            raise Conflict("You cannot attach to a stopped container, start it first")
+        if not container.state.running and container.state.status != "created":
+            raise Conflict("You cannot attach to a stopped container, start it first")
+        return await self._attach_when_created(container)
+
+    async def _attach_when_created(self, container: Container) -> ProcessIO:
+        """A created container has no process yet: attach once start has made one."""
+        if container.state.running:
+            return await self.runtime.attach(container.id)
+        return _DeferredIO(self, container.id)
+
+    def _attach_on_start(self, container_id: str) -> asyncio.Future[ProcessIO | None]:
+        future: asyncio.Future[ProcessIO | None] = \
+            asyncio.get_running_loop().create_future()
+        self._pending_attach.setdefault(container_id, []).append(future)
+        return future
+
+    async def _connect_pending_attachers(self, container_id: str) -> None:
+        for future in self._pending_attach.pop(container_id, []):
+            if not future.done():
+                future.set_result(await self.runtime.attach(container_id))
+
+    def _drop_pending_attachers(self, container_id: str) -> None:
+        for future in self._pending_attach.pop(container_id, []):
+            if not future.done():
+                future.set_result(None)
+
+    async def resize(self, ref: str, rows: int, cols: int) -> None:
+        container = self.get(ref)
+        if not container.state.running:
+            raise Conflict(f"container {container.id} is not running")
+        if rows < 0 or cols < 0:
+            raise InvalidArgument("invalid size: height and width must be >= 0")
+        await self.runtime.resize(container.id, rows, cols)
+
+    async def top(self, ref: str, ps_args: str) -> tuple[list[str], list[list[str]]]:
+        container = self.get(ref)
+        if not container.state.running:
+            raise Conflict(f"container {container.id} is not running")
+        pids = set(await self.runtime.processes(container.id))
+        return await run_ps(ps_args, pids)
+
     # -- rename / remove / prune ----------------------------------------------------------
     async def rename(self, ref: str, new_name: str) -> None:
         if not new_name:
@@ -343,7 +395,8 @@ class ContainerService:
         async with self.lock(container.id):
             container = self.get(container.id)
             if container.name == new_name:
-                raise Conflict("Renaming a container with the same name as its current name")
+                raise InvalidArgument(
+                    "Renaming a container with the same name as its current name")
             existing = self.table.by_name(new_name)
             if existing is not None:
                 raise Conflict(
@@ -387,6 +440,7 @@ class ContainerService:
             await self.bundles.destroy(container)
             self.table.delete(container.id)
         self._emit(container, "destroy")
+        self._drop_pending_attachers(container.id)
         waiters = self._waiters.pop(container.id, None)
         if waiters is not None:
             info = ExitInfo(container.state.exit_code, container.state.oom_killed,
@@ -485,6 +539,39 @@ class ContainerService:
         for task in list(self._monitors.values()):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+
+
+class _DeferredIO:
+    """Stdio of a container that is attached before it is started (``docker
+    run`` attaches first): connects to the process on first use."""
+
+    def __init__(self, service: ContainerService, container_id: str) -> None:
+        self._service = service
+        self._id = container_id
+        self._io: ProcessIO | None = None
+
+    async def _connect(self) -> ProcessIO | None:
+        if self._io is None:
+            self._io = await self._service._attach_on_start(self._id)
+        return self._io
+
+    async def read(self) -> tuple[int, bytes] | None:
+        io = await self._connect()
+        return None if io is None else await io.read()
+
+    async def write(self, data: bytes) -> None:
+        io = await self._connect()
+        if io is not None:
+            await io.write(data)
+
+    async def close_stdin(self) -> None:
+        io = await self._connect()
+        if io is not None:
+            await io.close_stdin()
+
+    async def close(self) -> None:
+        if self._io is not None:
+            await self._io.close()
 
 
 def _validate_host_config(host: HostConfig) -> None:

@@ -1,0 +1,80 @@
+"""Exec routes: create, start (hijacked or detached), resize, inspect."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from ketch.api.hijack import MULTIPLEXED, RAW, hijack
+from ketch.api.keys import SERVICES
+from ketch.api.params import query_int
+from ketch.api.stdio import parse_detach_keys, pump
+from ketch.api.streams import json_response
+from ketch.containers.execs import ExecCreateRequest, ExecStartRequest
+from ketch.errors import InvalidArgument
+
+_create_decoder = msgspec.json.Decoder(ExecCreateRequest)
+_start_decoder = msgspec.json.Decoder(ExecStartRequest)
+
+
+def _decode(decoder: msgspec.json.Decoder[Any], body: bytes) -> Any:
+    try:
+        return decoder.decode(body or b"{}")
+    except msgspec.ValidationError as exc:
+        raise InvalidArgument(f"invalid exec configuration: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise InvalidArgument(f"invalid JSON: {exc}") from None
+
+
+async def create_exec(request: web.Request) -> web.Response:
+    body: ExecCreateRequest = _decode(_create_decoder, await request.read())
+    session = request.app[SERVICES].execs.create(request.match_info["id"], body)
+    return json_response({"Id": session.id}, status=201)
+
+
+async def start_exec(request: web.Request) -> web.StreamResponse:
+    execs = request.app[SERVICES].execs
+    start: ExecStartRequest = _decode(_start_decoder, await request.read())
+    session = execs.get(request.match_info["id"])
+    create = session.request
+    detach_keys = parse_detach_keys(create.detach_keys)
+    io = await execs.start(session.id, start)
+    if start.detach or io is None:
+        return web.Response(status=200)
+    tty = start.tty  # framing follows the start body, not the create body
+    async with hijack(request, RAW if tty else MULTIPLEXED) as stream:
+        await pump(io, stream, tty=tty, stdin=create.attach_stdin,
+                   stdout=create.attach_stdout, stderr=create.attach_stderr,
+                   close_stdin=True, detach_keys=detach_keys)
+    return web.Response(status=200)
+
+
+async def resize_exec(request: web.Request) -> web.Response:
+    await request.app[SERVICES].execs.resize(
+        request.match_info["id"], query_int(request, "h", 0) or 0,
+        query_int(request, "w", 0) or 0)
+    return web.Response(status=200)
+
+
+async def inspect_exec(request: web.Request) -> web.Response:
+    session = request.app[SERVICES].execs.get(request.match_info["id"])
+    create = session.request
+    cmd = create.cmd or []
+    return json_response({
+        "CanRemove": False, "ContainerID": session.container_id,
+        "DetachKeys": create.detach_keys, "ExitCode": session.exit_code, "ID": session.id,
+        "OpenStderr": create.attach_stderr, "OpenStdin": create.attach_stdin,
+        "OpenStdout": create.attach_stdout, "Running": session.running, "Pid": session.pid,
+        "ProcessConfig": {"arguments": cmd[1:], "entrypoint": cmd[0] if cmd else "",
+                          "privileged": create.privileged, "tty": create.tty,
+                          "user": create.user},
+    })
+
+
+def add_routes(add: Any) -> None:
+    add("POST", "/containers/{id}/exec", create_exec)
+    add("POST", "/exec/{id}/start", start_exec)
+    add("POST", "/exec/{id}/resize", resize_exec)
+    add("GET", "/exec/{id}/json", inspect_exec)
