@@ -26,6 +26,12 @@ def format_ns(ns: int) -> str:
     return f"{base}.{fraction}Z" if fraction else f"{base}Z"
 
 
+def format_ns_fixed(ns: int) -> str:
+    """RFC 3339 with exactly nine fraction digits, as Docker stamps log lines."""
+    seconds, frac = divmod(ns, 1_000_000_000)
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{frac:09d}Z"
+
+
 def parse_rfc3339_ns(value: str) -> int:
     """Unix nanoseconds of an RFC 3339 timestamp (any fraction length)."""
     match = _FRACTION.search(value)

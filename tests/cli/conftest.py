@@ -1,5 +1,8 @@
 """Fixtures of the CLI tests: an engine to talk to, its environment, test images.
 
+The container tests use ``crunner``/``containers`` instead: the same Runner, on
+``container_engine``, which is parametrised by ``KETCH_TEST_CLI_ENGINES``.
+
 ``engine_host`` is the one thing the tests need from an engine: a ``unix://``
 address that speaks the Docker Engine API. Here it is a reference dockerd of
 the CLI tests' own (started through the session's EngineSet: own data root,
@@ -10,12 +13,15 @@ Another engine (ketchd) can be offered behind the same fixture name.
 
 from __future__ import annotations
 
+import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from support.dockercli import docker_cli_env
 from support.engines import DOCKERD_BIN, Engine, EngineError, EngineSet
+from support.images import OfflineImages, import_offline_images
 
 from .archives import standard_images, write_docker_archive
 from .runner import Runner
@@ -68,3 +74,46 @@ def runner(engine_host: str, cli_dir: Path, standard_archive: Path) -> Runner:
     runner = Runner(env)
     runner.docker("load", "-i", str(standard_archive)).ok()
     return runner
+
+
+# --- containers -------------------------------------------------------------------------
+
+#: Engines the container tests run on (comma-separated): ``refdocker`` (the CLI tests'
+#: own Docker 20.10) by default; add ``ketchd`` once it serves the container API.
+CONTAINER_ENGINES = [
+    name.strip() for name in os.environ.get("KETCH_TEST_CLI_ENGINES", "refdocker").split(",")
+    if name.strip()
+]
+
+
+@pytest.fixture(scope="session", params=CONTAINER_ENGINES)
+def container_engine(request: pytest.FixtureRequest) -> Engine:
+    """The engine the container commands are compared on (parametrised)."""
+    fixture = {"refdocker": "cli_dockerd", "ketchd": "ketchd"}.get(request.param)
+    if fixture is None:
+        pytest.fail(f"unknown engine {request.param!r} in KETCH_TEST_CLI_ENGINES")
+    engine: Engine = request.getfixturevalue(fixture)
+    return engine
+
+
+@pytest.fixture(scope="session")
+def crunner(container_engine: Engine, offline_images: OfflineImages) -> Runner:
+    """Runs ``ketch`` and docker against ``container_engine``, with busybox:latest and
+    hello-world:latest imported."""
+    env = dict(container_engine.env)
+    import_offline_images(env, offline_images)
+    return Runner(env)
+
+
+@pytest.fixture
+def containers(crunner: Runner) -> Iterator[Runner]:
+    """``crunner``, and every container removed after the test (whatever it left)."""
+    remove_all_containers(crunner)
+    yield crunner
+    remove_all_containers(crunner)
+
+
+def remove_all_containers(runner: Runner) -> None:
+    ids = runner.docker("ps", "-aq").ok().stdout.split()
+    if ids:
+        runner.docker("rm", "-f", *ids).ok()

@@ -218,5 +218,5 @@ def test_help_goes_where_docker_sends_it(runner: Runner) -> None:
         assert ketch.stderr.startswith(f"Usage:  ketch {argv[0]} COMMAND\n")
     ketch = runner.ketch("images", "--help")
     assert ketch.returncode == 0 and ketch.stderr == ""
-    assert ketch.stdout.startswith("\nUsage:  ketch images [OPTIONS] [REPOSITORY[:TAG]]\n")
+    assert ketch.stdout.startswith("Usage:  ketch images [OPTIONS] [REPOSITORY[:TAG]]\n")
     assert "  -a, --all " in ketch.stdout and "  -f, --filter filter " in ketch.stdout

@@ -97,7 +97,7 @@ def test_help() -> None:
     with pytest.raises(HelpRequested):
         parse(spec(), ["-h"])
     text = render_help(spec(aliases="ketch image ls, ketch images"))
-    assert text.startswith("\nUsage:  ketch images [OPTIONS] [REPOSITORY[:TAG]]\n\nList images\n")
+    assert text.startswith("Usage:  ketch images [OPTIONS] [REPOSITORY[:TAG]]\n\nList images\n")
     assert "Aliases:\n  ketch image ls, ketch images\n" in text
     options = text.split("Options:\n", 1)[1].splitlines()
     column = options[0].index("Show all")  # descriptions share one column

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import msgspec
 from aiohttp import web
 
-from ketch.api.hijack import MULTIPLEXED, RAW, hijack
+from ketch.api.hijack import MULTIPLEXED, RAW, STDERR, STDOUT, frame, hijack
 from ketch.api.keys import SERVICES
 from ketch.api.params import query_bool, query_filters, query_int, query_str
 from ketch.api.stdio import parse_detach_keys, pump
@@ -16,7 +17,7 @@ from ketch.api.streams import json_response
 from ketch.containers.model import Container, CreateRequest
 from ketch.containers.ps import status_text
 from ketch.errors import InvalidArgument
-from ketch.timeutil import format_ns
+from ketch.timeutil import format_ns, format_ns_fixed, parse_timestamp_ns
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 _create_decoder = msgspec.json.Decoder(CreateRequest)
@@ -114,8 +115,6 @@ async def create_container(request: web.Request) -> web.Response:
 
 
 async def list_containers(request: web.Request) -> web.Response:
-    import time
-
     containers = request.app[SERVICES].containers.list(
         all_=query_bool(request, "all"), limit=query_int(request, "limit", -1) or -1,
         filters=query_filters(request), latest=query_bool(request, "latest"))
@@ -213,11 +212,49 @@ async def attach_container(request: web.Request) -> web.StreamResponse:
     io = await services.containers.attach(container.id) if streaming else None
     async with hijack(request, RAW if tty else MULTIPLEXED) as stream:
         if replay_logs:
-            await services.logs.replay(container, stream, tty, stdout, stderr)
+            async for entry in services.logs.entries(container):
+                kind = STDOUT if entry.stream == "stdout" else STDERR
+                if (kind == STDOUT and stdout) or (kind == STDERR and stderr):
+                    await stream.write(entry.data if tty else frame(kind, entry.data))
         if io is not None:
             await pump(io, stream, tty=tty, stdin=stdin, stdout=stdout, stderr=stderr,
                        close_stdin=container.config.stdin_once, detach_keys=detach_keys)
     return web.Response(status=200)
+
+
+async def container_logs(request: web.Request) -> web.StreamResponse:
+    services = request.app[SERVICES]
+    container = services.containers.get(request.match_info["id"])
+    stdout, stderr = query_bool(request, "stdout"), query_bool(request, "stderr")
+    if not (stdout or stderr):
+        raise InvalidArgument("Bad parameters: you must choose at least one stream")
+    since, until = query_str(request, "since"), query_str(request, "until")
+    tail_text = query_str(request, "tail", "all")
+    if tail_text in ("", "all"):
+        tail = None
+    elif tail_text.lstrip("-").isdigit():
+        tail = max(int(tail_text), 0) if int(tail_text) >= 0 else None
+    else:
+        raise InvalidArgument(f'invalid value for "tail": {tail_text!r}')
+    timestamps = query_bool(request, "timestamps")
+    tty = container.config.tty
+    entries = services.logs.entries(
+        container, since_ns=parse_timestamp_ns(since) if since and since != "0" else 0,
+        until_ns=parse_timestamp_ns(until) if until and until != "0" else None, tail=tail,
+        follow=query_bool(request, "follow"))
+    response = web.StreamResponse(headers={"Content-Type": RAW if tty else MULTIPLEXED})
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    async for entry in entries:
+        kind = STDOUT if entry.stream == "stdout" else STDERR
+        if (kind == STDOUT and not stdout) or (kind == STDERR and not stderr):
+            continue
+        data = entry.data
+        if timestamps:
+            data = format_ns_fixed(entry.time_ns).encode() + b" " + data
+        await response.write(data if tty else frame(kind, data))
+    await response.write_eof()
+    return response
 
 
 async def resize_container(request: web.Request) -> web.Response:
@@ -239,6 +276,7 @@ def add_routes(add: Any) -> None:
     add("POST", "/containers/prune", prune_containers)
     add("GET", "/containers/{id}/json", inspect_container)
     add("GET", "/containers/{id}/top", top_container)
+    add("GET", "/containers/{id}/logs", container_logs)
     add("POST", "/containers/{id}/start", start_container)
     add("POST", "/containers/{id}/stop", stop_container)
     add("POST", "/containers/{id}/restart", restart_container)

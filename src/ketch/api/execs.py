@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 import msgspec
@@ -15,6 +17,7 @@ from ketch.api.streams import json_response
 from ketch.containers.execs import ExecCreateRequest, ExecStartRequest
 from ketch.errors import InvalidArgument
 
+EXIT_RECORD_TIMEOUT = 10.0
 _create_decoder = msgspec.json.Decoder(ExecCreateRequest)
 _start_decoder = msgspec.json.Decoder(ExecStartRequest)
 
@@ -48,6 +51,9 @@ async def start_exec(request: web.Request) -> web.StreamResponse:
         await pump(io, stream, tty=tty, stdin=create.attach_stdin,
                    stdout=create.attach_stdout, stderr=create.attach_stderr,
                    close_stdin=True, detach_keys=detach_keys)
+        # The client asks for the exit code as soon as the stream ends: have it.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(session.done.wait(), EXIT_RECORD_TIMEOUT)
     return web.Response(status=200)
 
 

@@ -7,6 +7,9 @@ from pathlib import Path
 
 from aiohttp import web
 
+from ketch.containers.execs import ExecService
+from ketch.containers.logs import LogService
+from ketch.containers.service import ContainerService
 from ketch.events import EventBus
 from ketch.images.service import ImageService
 from ketch.images.transfer import ImageTransfer
@@ -17,6 +20,9 @@ class Services:
     images: ImageService
     transfer: ImageTransfer
     events: EventBus
+    containers: ContainerService
+    execs: ExecService
+    logs: LogService
     #: where request bodies (archives, tarballs) are spooled before use
     tmp_dir: Path
     data_root: Path

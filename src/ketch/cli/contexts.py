@@ -452,11 +452,12 @@ def _display_ports(ports: list[dict[str, Any]]) -> str:
 
 
 class ContainerContext(TemplateObject):
-    """A container row (used by ``system df -v``; ``ps`` will reuse it)."""
+    """A row of ``ps`` (and of ``system df -v``): one container summary."""
 
     GO_TYPE = "*formatter.ContainerContext"
     FIELDS = ("ID", "Names", "Image", "Command", "CreatedAt", "RunningFor", "Ports", "State",
-              "Status", "Size", "Labels", "Label", "Mounts", "LocalVolumes", "Networks")
+              "Status", "Size", "Labels", "Label", "Mounts", "LocalVolumes", "Networks",
+              "Platform")
 
     def __init__(self, summary: dict[str, Any], trunc: bool) -> None:
         self.c = summary
@@ -542,6 +543,17 @@ class ContainerContext(TemplateObject):
     def Networks(self) -> str:
         settings = self.c.get("NetworkSettings") or {}
         return ",".join((settings.get("Networks") or {}).keys())
+
+    def Platform(self) -> str | None:
+        """``os/arch[/variant]`` of the image manifest the daemon reports (API 1.48+)."""
+        descriptor = self.c.get("ImageManifestDescriptor") or {}
+        platform = descriptor.get("platform")
+        if not platform:
+            return None
+        parts = [platform.get("os") or "unknown", platform.get("architecture") or "unknown"]
+        if platform.get("variant"):
+            parts.append(platform["variant"])
+        return "/".join(parts)
 
 
 class VolumeContext(TemplateObject):

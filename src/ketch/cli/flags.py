@@ -254,17 +254,17 @@ def check_args(spec: CommandSpec, args: list[str]) -> None:
 
 def render_help(spec: CommandSpec) -> str:
     """``--help`` text in the Docker CLI's layout."""
-    lines = ["", f"Usage:  {spec.use_line}", "", spec.short, ""]
+    lines = [f"Usage:  {spec.use_line}", "", spec.short]
     if spec.aliases:
-        lines += ["Aliases:", f"  {spec.aliases}", ""]
+        lines += ["", "Aliases:", f"  {spec.aliases}"]
     shown = [f for f in spec.flags if not f.hidden]
     if shown:
-        lines.append("Options:")
+        lines += ["", "Options:"]
         heads: list[tuple[str, Flag]] = []
         for f in shown:
             head = f"  -{f.short}, --{f.long}" if f.short else f"      --{f.long}"
             if f.kind != "bool":
-                head += " " + (f.typename or "string")
+                head += " " + (f.typename or ("int" if f.kind == "int" else "string"))
             heads.append((head, f))
         width = max(len(h) for h, _ in heads) + 3
         for head, f in heads:
@@ -274,5 +274,4 @@ def render_help(spec: CommandSpec) -> str:
             elif f.kind == "string" and f.default:
                 help_text += f' (default "{f.default}")'
             lines.append(head.ljust(width) + help_text)
-        lines.append("")
     return "\n".join(lines) + "\n"

@@ -446,9 +446,16 @@ class _Parser:
     def unexpected(self, tok: _Tok, context: str) -> TemplateError:
         if tok.kind == "eof":
             return self.error("unexpected EOF", tok)
-        shown = {"rdelim": '"}}"', "ldelim": '"{{"'}.get(tok.kind, '"' + tok.val + '"')
-        if tok.kind == "keyword":
+        from ketch.cli.goprint import go_quote
+
+        # Go's item.String(): keywords (dot and nil included) in angle brackets, long
+        # values cut to 10 characters.
+        if tok.kind in ("keyword", "dot", "nil"):
             shown = f"<{tok.val}>"
+        elif len(tok.val) > 10:
+            shown = go_quote(tok.val[:10]) + "..."
+        else:
+            shown = go_quote(tok.val)
         return self.error(f"unexpected {shown} in {context}", tok)
 
     # grammar

@@ -44,6 +44,22 @@ _TOP: dict[str, _Entry] = {
     "save": ("images", "spec_save", "run_save", None),
     "load": ("images", "spec_load", "run_load", None),
     "import": ("images", "spec_import", "run_import", None),
+    "attach": ("run", "spec_attach", "run_attach", None),
+    "create": ("run", "spec_create", "run_create", None),
+    "exec": ("run", "spec_exec", "run_exec", None),
+    "kill": ("containers", "spec_kill", "run_kill", None),
+    "logs": ("containers", "spec_logs", "run_logs", None),
+    "pause": ("containers", "spec_pause", "run_pause", None),
+    "ps": ("containers", "spec_ps", "run_ps", "ps [OPTIONS]"),
+    "rename": ("containers", "spec_rename", "run_rename", None),
+    "restart": ("containers", "spec_restart", "run_restart", None),
+    "rm": ("containers", "spec_rm", "run_rm", "rm [OPTIONS] CONTAINER [CONTAINER...]"),
+    "run": ("run", "spec_run", "run_run", None),
+    "start": ("run", "spec_start", "run_start", None),
+    "stop": ("containers", "spec_stop", "run_stop", None),
+    "top": ("containers", "spec_top", "run_top", None),
+    "unpause": ("containers", "spec_unpause", "run_unpause", None),
+    "wait": ("containers", "spec_wait", "run_wait", None),
 }
 
 _GROUPS: dict[str, tuple[str, dict[str, _Entry], dict[str, str]]] = {
@@ -61,6 +77,31 @@ _GROUPS: dict[str, tuple[str, dict[str, _Entry], dict[str, str]]] = {
             "tag": _TOP["tag"],
         },
         {"list": "ls", "rmi": "rm", "remove": "rm"},
+    ),
+    "container": (
+        "Manage containers",
+        {
+            "attach": _TOP["attach"],
+            "create": _TOP["create"],
+            "exec": _TOP["exec"],
+            "inspect": ("containers", "spec_container_inspect", "run_container_inspect",
+                        None),
+            "kill": _TOP["kill"],
+            "logs": _TOP["logs"],
+            "ls": ("containers", "spec_ps", "run_ps", "ls [OPTIONS]"),
+            "pause": _TOP["pause"],
+            "prune": ("containers", "spec_container_prune", "run_container_prune", None),
+            "rename": _TOP["rename"],
+            "restart": _TOP["restart"],
+            "rm": _TOP["rm"],
+            "run": _TOP["run"],
+            "start": _TOP["start"],
+            "stop": _TOP["stop"],
+            "top": _TOP["top"],
+            "unpause": _TOP["unpause"],
+            "wait": _TOP["wait"],
+        },
+        {"list": "ls", "ps": "ls", "remove": "rm"},
     ),
     "system": (
         "Manage ketch",
@@ -85,13 +126,34 @@ _SHORT = {
     "save": "Save one or more images to a tar archive (streamed to STDOUT by default)",
     "load": "Load an image from a tar archive or STDIN",
     "import": "Import the contents from a tarball to create a filesystem image",
-    "ls": "List images",
-    "prune": "Remove unused images",
-    "rm": "Remove one or more images",
+    "attach": "Attach local standard input, output, and error streams to a running container",
+    "create": "Create a new container",
+    "exec": "Execute a command in a running container",
+    "kill": "Kill one or more running containers",
+    "logs": "Fetch the logs of a container",
+    "pause": "Pause all processes within one or more containers",
+    "ps": "List containers",
+    "rename": "Rename a container",
+    "restart": "Restart one or more containers",
+    "rm": "Remove one or more containers",
+    "run": "Create and run a new container from an image",
+    "start": "Start one or more stopped containers",
+    "stop": "Stop one or more running containers",
+    "top": "Display the running processes of a container",
+    "unpause": "Unpause all processes within one or more containers",
+    "wait": "Block until one or more containers stop, then print their exit codes",
     "df": "Show ketch disk usage",
 }
 
-_GROUP_SHORT = {("image", "inspect"): "Display detailed information on one or more images"}
+_GROUP_SHORT = {
+    ("image", "inspect"): "Display detailed information on one or more images",
+    ("image", "ls"): "List images",
+    ("image", "prune"): "Remove unused images",
+    ("image", "rm"): "Remove one or more images",
+    ("container", "inspect"): "Display detailed information on one or more containers",
+    ("container", "ls"): "List containers",
+    ("container", "prune"): "Remove all stopped containers",
+}
 
 _LOG_LEVELS = ("panic", "fatal", "error", "warn", "warning", "info", "debug", "trace")
 
@@ -129,7 +191,7 @@ def _root_help() -> str:
 def _group_help(group: str) -> str:
     desc, cmds, _ = _GROUPS[group]
     lines = [f"Usage:  {PROG} {group} COMMAND", "", desc, "", "Commands:"]
-    lines += [f"  {name:<11} {_GROUP_SHORT.get((group, name), _SHORT[name])}"
+    lines += [f"  {name:<11} {_GROUP_SHORT.get((group, name)) or _SHORT[name]}"
               for name in sorted(cmds)]
     lines += ["", f"Run '{PROG} {group} COMMAND --help' for more information on a command.",
               ""]

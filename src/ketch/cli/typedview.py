@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 # A field: (Go name, json key ("" = embedded struct), kind, omitempty). Kinds: "s" string,
 # "i" number, "b" bool, "[]" []string, "map" map, "ptr" pointer (kept as is), "time",
-# or ("struct" | "ptrstruct", go type, fields).
+# or ("struct" | "ptrstruct" | "list", go type, fields) ("list": a slice of structs).
 Field = tuple[str, str, "Any", bool]
 
 _CONTAINER_CONFIG: list[Field] = [
@@ -83,6 +83,126 @@ IMAGE_INSPECT: list[Field] = [
     ("Descriptor", "Descriptor", "ptr", True), ("Manifests", "Manifests", "ptr", True),
 ]
 
+_STATE: list[Field] = [
+    ("Status", "Status", "s", False), ("Running", "Running", "b", False),
+    ("Paused", "Paused", "b", False), ("Restarting", "Restarting", "b", False),
+    ("OOMKilled", "OOMKilled", "b", False), ("Dead", "Dead", "b", False),
+    ("Pid", "Pid", "i", False), ("ExitCode", "ExitCode", "i", False),
+    ("Error", "Error", "s", False), ("StartedAt", "StartedAt", "s", False),
+    ("FinishedAt", "FinishedAt", "s", False),
+    ("Health", "Health", ("ptrstruct", "container.Health", [
+        ("Status", "Status", "s", False), ("FailingStreak", "FailingStreak", "i", False),
+        ("Log", "Log", "ptr", False)]), True),
+]
+
+_RESOURCES: list[Field] = [
+    ("CPUShares", "CpuShares", "i", False), ("Memory", "Memory", "i", False),
+    ("NanoCPUs", "NanoCpus", "i", False), ("CgroupParent", "CgroupParent", "s", False),
+    ("BlkioWeight", "BlkioWeight", "i", False),
+    ("BlkioWeightDevice", "BlkioWeightDevice", "ptr", False),
+    ("BlkioDeviceReadBps", "BlkioDeviceReadBps", "ptr", False),
+    ("BlkioDeviceWriteBps", "BlkioDeviceWriteBps", "ptr", False),
+    ("BlkioDeviceReadIOps", "BlkioDeviceReadIOps", "ptr", False),
+    ("BlkioDeviceWriteIOps", "BlkioDeviceWriteIOps", "ptr", False),
+    ("CPUPeriod", "CpuPeriod", "i", False), ("CPUQuota", "CpuQuota", "i", False),
+    ("CPURealtimePeriod", "CpuRealtimePeriod", "i", False),
+    ("CPURealtimeRuntime", "CpuRealtimeRuntime", "i", False),
+    ("CpusetCpus", "CpusetCpus", "s", False), ("CpusetMems", "CpusetMems", "s", False),
+    ("Devices", "Devices", "ptr", False), ("DeviceCgroupRules", "DeviceCgroupRules", "[]", False),
+    ("DeviceRequests", "DeviceRequests", "ptr", False),
+    ("KernelMemory", "KernelMemory", "i", True), ("KernelMemoryTCP", "KernelMemoryTCP", "i", True),
+    ("MemoryReservation", "MemoryReservation", "i", False),
+    ("MemorySwap", "MemorySwap", "i", False),
+    ("MemorySwappiness", "MemorySwappiness", "ptr", False),
+    ("OomKillDisable", "OomKillDisable", "ptr", False), ("PidsLimit", "PidsLimit", "ptr", False),
+    ("Ulimits", "Ulimits", "ptr", False), ("CPUCount", "CpuCount", "i", False),
+    ("CPUPercent", "CpuPercent", "i", False), ("IOMaximumIOps", "IOMaximumIOps", "i", False),
+    ("IOMaximumBandwidth", "IOMaximumBandwidth", "i", False),
+]
+
+_HOST_CONFIG: list[Field] = [
+    ("Binds", "Binds", "[]", False), ("ContainerIDFile", "ContainerIDFile", "s", False),
+    ("LogConfig", "LogConfig", ("struct", "container.LogConfig", [
+        ("Type", "Type", "s", False), ("Config", "Config", "map", False)]), False),
+    ("NetworkMode", "NetworkMode", "s", False), ("PortBindings", "PortBindings", "map", False),
+    ("RestartPolicy", "RestartPolicy", ("struct", "container.RestartPolicy", [
+        ("Name", "Name", "s", False),
+        ("MaximumRetryCount", "MaximumRetryCount", "i", False)]), False),
+    ("AutoRemove", "AutoRemove", "b", False), ("VolumeDriver", "VolumeDriver", "s", False),
+    ("VolumesFrom", "VolumesFrom", "[]", False), ("ConsoleSize", "ConsoleSize", "ptr", False),
+    ("Annotations", "Annotations", "map", True), ("CapAdd", "CapAdd", "[]", False),
+    ("CapDrop", "CapDrop", "[]", False), ("CgroupnsMode", "CgroupnsMode", "s", False),
+    ("DNS", "Dns", "[]", False), ("DNSOptions", "DnsOptions", "[]", False),
+    ("DNSSearch", "DnsSearch", "[]", False), ("ExtraHosts", "ExtraHosts", "[]", False),
+    ("GroupAdd", "GroupAdd", "[]", False), ("IpcMode", "IpcMode", "s", False),
+    ("Cgroup", "Cgroup", "s", False), ("Links", "Links", "[]", False),
+    ("OomScoreAdj", "OomScoreAdj", "i", False), ("PidMode", "PidMode", "s", False),
+    ("Privileged", "Privileged", "b", False), ("PublishAllPorts", "PublishAllPorts", "b", False),
+    ("ReadonlyRootfs", "ReadonlyRootfs", "b", False), ("SecurityOpt", "SecurityOpt", "[]", False),
+    ("StorageOpt", "StorageOpt", "map", True), ("Tmpfs", "Tmpfs", "map", True),
+    ("UTSMode", "UTSMode", "s", False), ("UsernsMode", "UsernsMode", "s", False),
+    ("ShmSize", "ShmSize", "i", False), ("Sysctls", "Sysctls", "map", True),
+    ("Runtime", "Runtime", "s", True), ("Isolation", "Isolation", "s", False),
+    ("Resources", "", ("struct", "container.Resources", _RESOURCES), False),
+    ("Mounts", "Mounts", "ptr", True), ("MaskedPaths", "MaskedPaths", "[]", False),
+    ("ReadonlyPaths", "ReadonlyPaths", "[]", False), ("Init", "Init", "ptr", True),
+]
+
+_MOUNT_POINT: list[Field] = [
+    ("Type", "Type", "s", True), ("Name", "Name", "s", True), ("Source", "Source", "s", False),
+    ("Destination", "Destination", "s", False), ("Driver", "Driver", "s", True),
+    ("Mode", "Mode", "s", False), ("RW", "RW", "b", False),
+    ("Propagation", "Propagation", "s", False),
+]
+
+_NETWORK_SETTINGS: list[Field] = [
+    ("NetworkSettingsBase", "", ("struct", "container.NetworkSettingsBase", [
+        ("Bridge", "Bridge", "s", False), ("SandboxID", "SandboxID", "s", False),
+        ("SandboxKey", "SandboxKey", "s", False), ("Ports", "Ports", "map", False),
+        ("HairpinMode", "HairpinMode", "b", False),
+        ("LinkLocalIPv6Address", "LinkLocalIPv6Address", "s", False),
+        ("LinkLocalIPv6PrefixLen", "LinkLocalIPv6PrefixLen", "i", False),
+        ("SecondaryIPAddresses", "SecondaryIPAddresses", "ptr", False),
+        ("SecondaryIPv6Addresses", "SecondaryIPv6Addresses", "ptr", False),
+    ]), False),
+    ("DefaultNetworkSettings", "", ("struct", "container.DefaultNetworkSettings", [
+        ("EndpointID", "EndpointID", "s", False), ("Gateway", "Gateway", "s", False),
+        ("GlobalIPv6Address", "GlobalIPv6Address", "s", False),
+        ("GlobalIPv6PrefixLen", "GlobalIPv6PrefixLen", "i", False),
+        ("IPAddress", "IPAddress", "s", False), ("IPPrefixLen", "IPPrefixLen", "i", False),
+        ("IPv6Gateway", "IPv6Gateway", "s", False), ("MacAddress", "MacAddress", "s", False),
+    ]), False),
+    ("Networks", "Networks", "map", False),
+]
+
+_CONTAINER_BASE: list[Field] = [
+    ("ID", "Id", "s", False), ("Created", "Created", "s", False), ("Path", "Path", "s", False),
+    ("Args", "Args", "[]", False),
+    ("State", "State", ("ptrstruct", "container.State", _STATE), False),
+    ("Image", "Image", "s", False), ("ResolvConfPath", "ResolvConfPath", "s", False),
+    ("HostnamePath", "HostnamePath", "s", False), ("HostsPath", "HostsPath", "s", False),
+    ("LogPath", "LogPath", "s", False), ("Name", "Name", "s", False),
+    ("RestartCount", "RestartCount", "i", False), ("Driver", "Driver", "s", False),
+    ("Platform", "Platform", "s", False), ("MountLabel", "MountLabel", "s", False),
+    ("ProcessLabel", "ProcessLabel", "s", False),
+    ("AppArmorProfile", "AppArmorProfile", "s", False), ("ExecIDs", "ExecIDs", "[]", False),
+    ("HostConfig", "HostConfig", ("ptrstruct", "container.HostConfig", _HOST_CONFIG), False),
+    ("GraphDriver", "GraphDriver",
+     ("struct", "storage.DriverData", [("Data", "Data", "map", False),
+                                       ("Name", "Name", "s", False)]), False),
+    ("SizeRw", "SizeRw", "ptr", True), ("SizeRootFs", "SizeRootFs", "ptr", True),
+]
+
+#: Docker 28's ``container.InspectResponse``.
+CONTAINER_INSPECT: list[Field] = [
+    ("ContainerJSONBase", "", ("struct", "container.ContainerJSONBase", _CONTAINER_BASE), False),
+    ("Mounts", "Mounts", ("list", "container.MountPoint", _MOUNT_POINT), False),
+    ("Config", "Config", ("ptrstruct", "container.Config", _CONTAINER_CONFIG), False),
+    ("NetworkSettings", "NetworkSettings",
+     ("ptrstruct", "container.NetworkSettings", _NETWORK_SETTINGS), False),
+    ("ImageManifestDescriptor", "ImageManifestDescriptor", "ptr", True),
+]
+
 _ZERO: dict[str, Any] = {"s": "", "i": 0, "b": False}
 
 
@@ -102,6 +222,10 @@ def typed_view(doc: Any, fields: list[Field], go_type: str) -> GoStruct:
 def _value(value: Any, kind: Any) -> Any:
     if isinstance(kind, tuple):
         shape, go_type, fields = kind
+        if shape == "list":
+            if not isinstance(value, list):
+                return NilList()
+            return [typed_view(item, fields, go_type) for item in value]
         if shape == "ptrstruct" and value is None:
             return None
         return typed_view(value, fields, go_type)

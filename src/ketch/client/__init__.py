@@ -1,12 +1,19 @@
 """Engine API client for the ``ketch`` CLI (standard library only, to start fast).
 
-``Client(host)`` talks HTTP/1.1 over the daemon's unix socket; ``client.images``
-and ``client.system`` hold the endpoint methods. Daemon errors are raised as the
-kinds of ``ketch.errors``; see ``ketch.client.errors`` for the others.
+``Client(host)`` talks HTTP/1.1 over the daemon's unix socket; ``client.images``,
+``client.containers`` and ``client.system`` hold the endpoint methods. Daemon errors
+are raised as the kinds of ``ketch.errors``; see ``ketch.client.errors`` for the others.
 """
 
 from ketch.client.client import MAX_API_VERSION, Client, encode_filters
-from ketch.client.errors import ConnectionFailed, ProtocolError, StreamError, UnsupportedHost
+from ketch.client.errors import (
+    ConnectionFailed,
+    LocalError,
+    ProtocolError,
+    StreamError,
+    UnsupportedHost,
+    UpgradeFailed,
+)
 from ketch.client.transport import DEFAULT_HOST, HOST_ENV
 
 __all__ = [
@@ -15,8 +22,10 @@ __all__ = [
     "MAX_API_VERSION",
     "Client",
     "ConnectionFailed",
+    "LocalError",
     "ProtocolError",
     "StreamError",
     "UnsupportedHost",
+    "UpgradeFailed",
     "encode_filters",
 ]

@@ -1,7 +1,7 @@
 """The Engine API client: requests, version negotiation, error mapping, streams.
 
-Resource methods live in ``images.py`` and ``system.py`` and return plain
-dicts and lists decoded from the daemon's JSON; this module holds the parts
+Resource methods live in ``images.py``, ``containers.py`` and ``system.py`` and
+return plain dicts and lists decoded from the daemon's JSON; this module holds the parts
 they share. Behaviour follows the Docker Go client where users can see it:
 the API version is negotiated once per process from ``/_ping``, error bodies
 ``{"message": ...}`` become ``ketch.errors`` kinds, and errors inside JSON
@@ -25,6 +25,7 @@ TYPE_CHECKING = False  # typing is not imported at run time: it costs startup ti
 if TYPE_CHECKING:
     from typing import IO, Any
 
+    from ketch.client.containers import ContainersAPI
     from ketch.client.images import ImagesAPI
     from ketch.client.system import SystemAPI
 
@@ -154,6 +155,7 @@ class Client:
         self._version = version
         self._images: ImagesAPI | None = None
         self._system: SystemAPI | None = None
+        self._containers: ContainersAPI | None = None
 
     # -- resources -----------------------------------------------------------
 
@@ -164,6 +166,14 @@ class Client:
 
             self._images = ImagesAPI(self)
         return self._images
+
+    @property
+    def containers(self) -> ContainersAPI:
+        if self._containers is None:
+            from ketch.client.containers import ContainersAPI
+
+            self._containers = ContainersAPI(self)
+        return self._containers
 
     @property
     def system(self) -> SystemAPI:

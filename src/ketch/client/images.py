@@ -101,3 +101,15 @@ class ImagesAPI:
             "/images/prune", {"filters": encode_filters(filters)}
         ) or {}
         return result
+
+    def pull(self, name: str, tag: str, *, platform: str = "",
+             registry_auth: str = "e30=") -> Iterator[dict[str, Any]]:
+        """``POST /images/create?fromImage=&tag=``: the pull's JSON message stream.
+
+        ``name`` is the full repository name (``docker.io/library/busybox``) and ``tag``
+        a tag or digest, as the Go client splits them; ``registry_auth`` is the
+        base64url ``X-Registry-Auth`` value (``e30=`` is ``{}``: no credentials).
+        """
+        params = {"fromImage": name, "tag": tag or None, "platform": platform.lower() or None}
+        return self.client.stream_json("POST", "/images/create", params=params,
+                                       headers={"X-Registry-Auth": registry_auth})

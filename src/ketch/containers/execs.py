@@ -135,6 +135,8 @@ class ExecService:
         session.running = False
         session.pid = 0
         session.done.set()
+        with contextlib.suppress(KetchError):
+            await self.runtime.delete_exec(session.container_id, session.id)
         self.containers._emit(container, "exec_die", execID=session.id,
                               exitCode=str(session.exit_code))
 

@@ -170,6 +170,8 @@ class ContainerService:
             await self.runtime.start(container.id)
         except KetchError as exc:
             await self._abandon_start(container, exc)
+            if container.host_config.auto_remove:
+                asyncio.get_running_loop().create_task(self._remove_quietly(container.id))
             raise
         state = container.state
         state.status, state.pid, state.exit_code, state.error = "running", pid, 0, ""
@@ -192,6 +194,10 @@ class ContainerService:
         container.state.error = message
         container.state.finished_at_ns = time.time_ns()
         self._save(container)
+
+    async def _remove_quietly(self, container_id: str) -> None:
+        with contextlib.suppress(KetchError):
+            await self.remove(container_id, force=True)
 
     def _monitor(self, container_id: str) -> None:
         task = asyncio.get_running_loop().create_task(self._watch(container_id),
@@ -219,7 +225,9 @@ class ContainerService:
             state.pid = 0
             state.exit_code = exit_info.exit_code
             state.oom_killed = exit_info.oom_killed
-            state.finished_at_ns = exit_info.finished_at_ns or time.time_ns()
+            # The exit file's clock is coarse: never finish before starting.
+            state.finished_at_ns = max(exit_info.finished_at_ns or time.time_ns(),
+                                       state.started_at_ns)
             self._save(container)
             if exit_info.oom_killed:
                 self._emit(container, "oom")
@@ -322,6 +330,16 @@ class ContainerService:
         future: asyncio.Future[ExitInfo] = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(container_id, _Waiters()).exits.append(future)
         return future
+
+    def stopped_event(self, container_id: str) -> asyncio.Event:
+        """Set once the container is no longer running (for ``logs -f``)."""
+        event = asyncio.Event()
+        container = self.table.get(container_id)
+        if container is None or not container.state.running:
+            event.set()
+            return event
+        self._exit_future(container_id).add_done_callback(lambda _: event.set())
+        return event
 
     def wait_future(self, ref: str, condition: str) -> asyncio.Future[ExitInfo]:
         """A future for ``POST /wait``: created at once, so the API can flush
@@ -539,6 +557,7 @@ class ContainerService:
         for task in list(self._monitors.values()):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self.runtime.close()
 
 
 class _DeferredIO:

@@ -10,6 +10,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ketch.api.keys import Services
+from ketch.containers.execs import ExecService
+from ketch.containers.local_bundle import LocalBundles
+from ketch.containers.logs import K8sFileLogs, LogService
+from ketch.containers.service import ContainerService
 from ketch.content import ContentStore
 from ketch.daemon.config import DaemonConfig
 from ketch.events import EventBus
@@ -17,7 +21,9 @@ from ketch.images.service import ImageService
 from ketch.images.store import ImageStore
 from ketch.images.transfer import ImageTransfer
 from ketch.layers.store import LayerStore
+from ketch.runtime.conmon import ConmonRuntime
 from ketch.store import Database
+from ketch.store.containers import ContainerTable
 from ketch.store.images import ImageMetadata
 
 log = logging.getLogger(__name__)
@@ -57,8 +63,13 @@ def build_engine(config: DaemonConfig) -> Engine:
     store.collect_garbage()
     events = EventBus()
     images = ImageService(store, events)
+    bundles = LocalBundles(data_root / "containers", layers)
+    runtime = ConmonRuntime(config.exec_root / "runtime")
+    containers = ContainerService(ContainerTable(db), images, runtime, bundles, events)
     services = Services(
         images=images, transfer=ImageTransfer(images, tmp_dir), events=events,
+        containers=containers, execs=ExecService(containers, bundles),
+        logs=LogService(containers, K8sFileLogs()),
         tmp_dir=tmp_dir, data_root=data_root, engine_id=_engine_id(data_root),
         debug=config.log_level == "debug",
     )

@@ -44,6 +44,7 @@ def _secure_socket(path: Path) -> None:
 async def serve(config: DaemonConfig) -> None:
     sockets = [_unix_path(host) for host in config.hosts]
     engine = build_engine(config)
+    await engine.services.containers.recover()
     app = create_app(engine.services)
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=2.0,
                            access_log=logging.getLogger("aiohttp.access"))
@@ -64,6 +65,7 @@ async def serve(config: DaemonConfig) -> None:
         await stop.wait()
         log.info("Processing signal, shutting down")
     finally:
+        await engine.services.containers.close()
         await runner.cleanup()
         for path in sockets:
             path.unlink(missing_ok=True)

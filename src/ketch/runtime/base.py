@@ -47,6 +47,10 @@ class CreateOptions:
     tty: bool = False
     #: keep stdin open for attach (docker run -i)
     stdin: bool = False
+    #: Docker's StdinOnce: the container's stdin closes when an attached
+    #: client closes its stdin or detaches (docker run -i does this);
+    #: otherwise stdin stays open across attaches and close_stdin() is a no-op
+    stdin_once: bool = False
     #: initial console size (rows, cols) when tty
     console_size: tuple[int, int] | None = None
 
@@ -101,10 +105,14 @@ class ProcessIO(Protocol):
         """Send bytes to the process's stdin."""
         ...
 
-    async def close_stdin(self) -> None: ...
+    async def close_stdin(self) -> None:
+        """End of input: the process's stdin is closed (for a container only
+        with ``stdin_once``); output keeps coming."""
+        ...
 
     async def close(self) -> None:
-        """Detach: the process keeps running."""
+        """Detach: the process keeps running (with ``stdin_once``, or for an
+        exec session with stdin, its stdin is closed as by close_stdin)."""
         ...
 
 
@@ -157,10 +165,20 @@ class Runtime(Protocol):
     async def resize_exec(self, container_id: str, exec_id: str, rows: int, cols: int) -> None:
         ...
 
+    async def delete_exec(self, container_id: str, exec_id: str) -> None:
+        """Forget a finished exec session (its exit record and directory);
+        Conflict while it runs. delete() removes the remaining ones."""
+        ...
+
     async def recover(self, container_id: str) -> RuntimeState:
         """After a daemon restart: the container's state as the monitor left it."""
         ...
 
     async def processes(self, container_id: str) -> Sequence[int]:
         """PIDs of every process in the container (for top)."""
+        ...
+
+    async def close(self) -> None:
+        """Release the driver's own watchers (daemon shutdown); containers
+        and their monitors keep running."""
         ...

@@ -37,6 +37,7 @@ import contextlib
 import os
 import re
 import threading
+import time
 from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,9 +166,8 @@ class _Segment:
     end: int  # bytes of whole records to read from this file
 
 
-def _open_segments(path: Path) -> tuple[list[_Segment], BinaryIO | None]:
-    """Open every file of the log, oldest first; returns the segments and the
-    current file (the last segment's file) if it exists."""
+def _open_files(path: Path) -> list[BinaryIO]:
+    """Open every file of the log, oldest first (the current one last)."""
     files: list[BinaryIO] = []
     inodes: set[int] = set()
     with file_lock(path):
@@ -190,8 +190,27 @@ def _open_segments(path: Path) -> tuple[list[_Segment], BinaryIO | None]:
             files.append(f)
         if current is not None:
             files.append(current)
-    segments = [_Segment(f, _whole_records_end(f)) for f in files]
-    return segments, current
+    return files
+
+
+def _open_segments(path: Path) -> tuple[list[_Segment], BinaryIO | None]:
+    """The log's files as segments of whole records, and the current file."""
+    files = _open_files(path)
+    current = files[-1] if files and _same_file(path, files[-1]) else None
+    return [_Segment(f, _whole_records_end(f)) for f in files], current
+
+
+def _open_newer(path: Path, f: BinaryIO) -> list[BinaryIO]:
+    """The log's files newer than ``f``, oldest first. If ``f`` is no longer
+    among them (dropped by rotation), every file left is newer."""
+    files = _open_files(path)
+    ino = os.fstat(f.fileno()).st_ino
+    for i, g in enumerate(files):
+        if os.fstat(g.fileno()).st_ino == ino:
+            for old in files[:i + 1]:
+                old.close()
+            return files[i + 1:]
+    return files
 
 
 def _whole_records_end(f: BinaryIO) -> int:
@@ -362,16 +381,15 @@ async def follow_log(path: Path, exited: asyncio.Event, since_ns: int | None = N
     """Entries already in the log (as ``read_log``), then new ones as conmon
     writes them, across rotations. Ends once ``exited`` is set (set it when
     the container's exit is recorded: conmon has drained the output by then)
-    and everything was read, or at the first entry later than ``until_ns``."""
+    and everything was read, or once ``until_ns`` has passed."""
     changes = Changes(path.parent)
     current: BinaryIO | None = None
+    queue: list[BinaryIO] = []  # files after ``current``, oldest first
     try:
         entries, current, offset = await asyncio.to_thread(
             _history, path, since_ns, until_ns, tail)
         for e in entries:
             yield e
-        if until_ns is not None and entries and entries[-1].time_ns > until_ns:
-            return
         while True:
             done = exited.is_set()  # before reading: all output is in the file by then
             if current is None:
@@ -390,24 +408,30 @@ async def follow_log(path: Path, exited: asyncio.Event, since_ns: int | None = N
                     if past_until:
                         return
                     continue
-                if not _same_file(path, current):
-                    # conmon moved on to a new file; this one is drained
+                if not queue and not _same_file(path, current):
+                    # conmon moved on (maybe more than once): this one is drained
+                    queue = _open_newer(path, current)
+                if queue:
                     current.close()
-                    current = None
-                    with contextlib.suppress(FileNotFoundError):
-                        current, offset = open(path, "rb"), 0
+                    current, offset = queue.pop(0), 0
                     continue
             if done:
                 return
-            await _wait_any(changes, exited)
+            timeout = 2.0
+            if until_ns is not None:
+                left = (until_ns - time.time_ns()) / 1e9
+                if left < 0:
+                    return  # whatever comes now is later than until
+                timeout = min(timeout, left + 0.01)
+            await _wait_any(changes, exited, timeout)
     finally:
         changes.close()
-        if current is not None:
-            current.close()
+        for f in [*queue, *([current] if current is not None else [])]:
+            f.close()
 
 
-async def _wait_any(changes: Changes, exited: asyncio.Event) -> None:
-    waiters = {asyncio.ensure_future(changes.changed(timeout=2.0)),
+async def _wait_any(changes: Changes, exited: asyncio.Event, timeout: float) -> None:
+    waiters = {asyncio.ensure_future(changes.changed(timeout=timeout)),
                asyncio.ensure_future(exited.wait())}
     try:
         await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)

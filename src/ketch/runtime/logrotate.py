@@ -9,20 +9,23 @@ after shifting ``.1`` to ``.2`` and so on (the oldest beyond ``max_files -
 1`` is dropped), then links the new file as ``.hold``. ``logfile`` explains
 what the readers make of these names and what is lost while no keeper runs.
 
-A container started again appends to its old log with a new conmon, whose
-byte count starts from zero: ``prepare`` therefore either rotates the old file
-at once (when it is at least half full) or gives conmon only the room left in
-it, so that no file grows past ``max_size``.
+A container started again gets a new conmon, which would append to the old
+log but count its bytes from zero: ``prepare`` therefore moves the old file
+out of the way first (appending it to ``<log>.1`` when both fit in
+``max_size``, so that restart loops do not fill the set with tiny files),
+and no file grows past ``max_size``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
+import shutil
 from pathlib import Path
 
-from ketch.runtime.inotify import IN_MOVED_TO, Event, Inotify
+from ketch.runtime.inotify import IN_MOVED_TO, Event, Subscription
 from ketch.runtime.logfile import file_lock, hold_path, rotated_indexes, rotated_path
 
 log = logging.getLogger(__name__)
@@ -78,8 +81,9 @@ def release(path: Path, max_files: int) -> None:
 
 
 def prepare(path: Path, max_size: int | None, max_files: int) -> int | None:
-    """Before a new conmon opens ``path`` (appending): the ``--log-size-max``
-    to give it, after rotating the existing file if it is half full."""
+    """Before a new conmon opens ``path`` (it appends, but counts bytes from
+    zero): move the existing data out of its way and return the
+    ``--log-size-max`` to give it. Blocking; run it in a thread."""
     release(path, max_files)
     if max_size is None:
         return None
@@ -89,11 +93,27 @@ def prepare(path: Path, max_size: int | None, max_files: int) -> int | None:
         return max_size
     if size == 0:
         return max_size
-    if size * 2 >= max_size:
-        with file_lock(path):
-            _shift_in(path, path, max_files)
+    if max_files <= 1:
+        # one file only: let conmon fill what is left of it
+        if size < max_size:
+            return max_size - size
+        path.unlink()
         return max_size
-    return max_size - size
+    with file_lock(path):
+        newest = rotated_path(path, 1)
+        try:
+            room = max_size - os.stat(newest).st_size
+        except FileNotFoundError:
+            room = -1
+        if size <= room:
+            # a short run after a short run (restart loops): merge them, so
+            # that tiny files do not push older logs out
+            with open(path, "rb") as src, open(newest, "ab") as dst:
+                shutil.copyfileobj(src, dst)
+            path.unlink()
+        else:
+            _shift_in(path, path, max_files)
+    return max_size
 
 
 class LogKeeper:
@@ -101,27 +121,19 @@ class LogKeeper:
     replaces. One per runtime; needs a running event loop."""
 
     def __init__(self) -> None:
-        self._inotify: Inotify | None = None
         self._logs: dict[Path, int] = {}  # log path -> max_files
-        self._dirs: dict[Path, int] = {}  # watched dir -> wd
-        self._wd_dirs: dict[int, Path] = {}
+        self._dirs: dict[Path, Subscription] = {}
 
     def add(self, path: Path, max_files: int) -> None:
         """Start keeping ``path`` (conmon already opened it)."""
         if max_files <= 1:
             return  # nothing to keep: conmon's own truncation is the behaviour
-        if self._inotify is None:
-            self._inotify = Inotify(self._on_events)
         directory = path.parent
         if directory not in self._dirs:
-            wd = self._inotify.watch(directory, IN_MOVED_TO)
-            self._dirs[directory] = wd
-            self._wd_dirs[wd] = directory
+            self._dirs[directory] = Subscription(
+                directory, IN_MOVED_TO, functools.partial(self._on_event, directory))
         self._logs[path] = max_files
-        settle(path, max_files)
-        hold(path)
-        settle(path, max_files)  # conmon may have replaced it in between
-        hold(path)
+        self._keep(path, max_files)
 
     def remove(self, path: Path) -> None:
         """Stop keeping ``path``: its conmon exited (or the container is gone)."""
@@ -129,37 +141,34 @@ class LogKeeper:
         if max_files is not None:
             release(path, max_files)
         directory = path.parent
-        if self._inotify is not None and directory in self._dirs and not any(
-                p.parent == directory for p in self._logs):
-            wd = self._dirs.pop(directory)
-            self._wd_dirs.pop(wd, None)
-            self._inotify.unwatch(wd)
+        if directory in self._dirs and not any(p.parent == directory for p in self._logs):
+            self._dirs.pop(directory).close()
 
     def close(self) -> None:
         """Stop watching (the daemon shuts down); the held links stay, so the
         next keeper finds every replacement that happens meanwhile."""
-        if self._inotify is not None:
-            self._inotify.close()
-            self._inotify = None
-        self._logs.clear()
+        for sub in self._dirs.values():
+            sub.close()
         self._dirs.clear()
-        self._wd_dirs.clear()
+        self._logs.clear()
 
-    def _on_events(self, events: list[Event]) -> None:
-        if not events:  # queue overflow: look at everything
-            paths = list(self._logs)
-        else:
-            paths = []
-            for ev in events:
-                directory = self._wd_dirs.get(ev.wd)
-                if directory is not None and (directory / ev.name) in self._logs:
-                    paths.append(directory / ev.name)
+    @staticmethod
+    def _keep(path: Path, max_files: int) -> None:
+        settle(path, max_files)
+        hold(path)
+        settle(path, max_files)  # conmon may have replaced it in between
+        hold(path)
+
+    def _on_event(self, directory: Path, ev: Event) -> None:
+        if ev.name:
+            paths = [directory / ev.name]
+        else:  # queue overflow: look at everything in that directory
+            paths = [p for p in self._logs if p.parent == directory]
         for path in paths:
             max_files = self._logs.get(path)
             if max_files is None:
                 continue
             try:
-                settle(path, max_files)
-                hold(path)
+                self._keep(path, max_files)
             except OSError:
                 log.exception("rotating %s failed", path)

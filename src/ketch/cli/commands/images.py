@@ -179,8 +179,9 @@ def run_inspect(env: Env, p: Parsed) -> int:
 
     def fetch(ref: str) -> tuple[bytes, str]:
         for obj_kind, path in candidates:
+            params = {"size": "1"} if obj_kind == "container" and p["size"] else None
             try:
-                raw = env.client.get_raw(path.format(ref))
+                raw = env.client.get_raw(path.format(ref), params)
             except KetchError as exc:
                 if not kind and _skippable(exc):
                     continue
@@ -251,10 +252,12 @@ def _render_inspect(tmpl: Any, text: str, kind: str) -> str:
 
     from ketch.cli.goprint import loads_raw
     from ketch.cli.gotemplate import TemplateError
-    from ketch.cli.typedview import IMAGE_INSPECT, typed_view
+    from ketch.cli.typedview import CONTAINER_INSPECT, IMAGE_INSPECT, typed_view
 
-    if kind == "image":
-        view = typed_view(json.loads(text), IMAGE_INSPECT, "image.InspectResponse")
+    schema = {"image": (IMAGE_INSPECT, "image.InspectResponse"),
+              "container": (CONTAINER_INSPECT, "container.InspectResponse")}.get(kind)
+    if schema is not None:
+        view = typed_view(json.loads(text), schema[0], schema[1])
         try:
             return str(tmpl.execute(view))
         except TemplateError:

@@ -1,0 +1,122 @@
+"""Containers, ketchd against Docker 20.10, side by side in one run.
+
+Measures, through the real docker CLI 28 against each daemon:
+
+* ``docker run --rm busybox true`` (median of several runs);
+* 50 containers started in parallel (``docker run -d``) until all run;
+* memory per idle running container: host memory in use (``MemAvailable``
+  drop) divided by the number of containers, which counts shims, monitors
+  and daemon bookkeeping, not just the container's own process;
+* daemon RSS idle and with the 50 containers running.
+
+Both daemons run at the same time on their own data roots; containers use
+``--network none`` (the reference runs without a bridge). Run with
+``make bench``.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))
+
+from support.dockercli import docker  # noqa: E402
+from support.engines import Engine, EngineSet  # noqa: E402
+from support.images import build_offline_images, import_offline_images  # noqa: E402
+
+PARALLEL = 50
+
+
+def _mem_available_kib() -> int:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1])
+    return 0
+
+
+def _rss_kib(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+def _daemon_pids(engine: Engine) -> list[int]:
+    pids = [engine.pid]
+    extra = getattr(engine, "containerd_pid", None)
+    if extra:
+        pids.append(extra)
+    return pids
+
+
+def measure(engine: Engine) -> dict[str, float]:
+    env = engine.env
+    results: dict[str, float] = {}
+    docker(env, "run", "--rm", "--network", "none", "busybox", "true").ok()  # warm up
+    samples = []
+    for _ in range(10):
+        start = time.perf_counter()
+        docker(env, "run", "--rm", "--network", "none", "busybox", "true").ok()
+        samples.append(time.perf_counter() - start)
+    results["run --rm busybox true (s)"] = statistics.median(samples)
+    results["daemon RSS idle (MiB)"] = _rss_kib(_daemon_pids(engine)) / 1024
+
+    before = _mem_available_kib()
+    start = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(PARALLEL) as pool:
+        futures = [pool.submit(docker, env, "run", "-d", "--network", "none", "--name",
+                               f"bench{i}", "busybox", "sleep", "600")
+                   for i in range(PARALLEL)]
+        for future in futures:
+            future.result().ok()
+    while len(docker(env, "ps", "-q").ok().stdout.split()) < PARALLEL:
+        time.sleep(0.05)
+    results[f"{PARALLEL} parallel starts (s)"] = time.perf_counter() - start
+    time.sleep(2)
+    used = before - _mem_available_kib()
+    results["memory per idle container (MiB)"] = used / PARALLEL / 1024
+    results[f"daemon RSS, {PARALLEL} running (MiB)"] = _rss_kib(_daemon_pids(engine)) / 1024
+    names = [f"bench{i}" for i in range(PARALLEL)]
+    docker(env, "rm", "-f", *names, timeout=300).ok()
+    return results
+
+
+def main() -> int:
+    root = Path(tempfile.mkdtemp(prefix="kb-", dir="/tmp"))
+    engines = EngineSet(root)
+    try:
+        images = build_offline_images(root / "images")
+        ketch = engines.ketchd()
+        import_offline_images(ketch.env, images)
+        ours = measure(ketch)
+        engines.stop_all()
+        reference = engines.dockerd()
+        import_offline_images(reference.env, images)
+        theirs = measure(reference)
+    finally:
+        problems = engines.stop_all()
+        os.system(f"rm -rf {root}")
+    print(f"{'measure':40} {'ketch':>10} {'docker':>10} {'ratio':>7}")
+    for key, value in ours.items():
+        ratio = value / theirs[key] if theirs[key] else float("nan")
+        print(f"{key:40} {value:>10.3f} {theirs[key]:>10.3f} {ratio:>7.2f}")
+    if problems:
+        print("engines did not stop cleanly:", *problems, sep="\n")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
