@@ -44,7 +44,10 @@ def render(text: str, data: object = DATA, **kw: object) -> str:
     ("{{.Labels}}", "map[a:1 b:2]"),
     ("{{.Nested}}", "map[Inner:map[Value:42]]"),
     ("{{.Ratio}} {{.Big}} {{.Size}}", "0.5 1.234567e+06 1982291"),
-    ("{{.Nil}}", "<nil>"),
+    # A nil interface{} out of a map is "no value" to Go's pipeline (docker prints
+    # this for JSON nulls when it falls back to the raw inspect data).
+    ("{{.Nil}}", "<no value>"),
+    ("{{printf \"%v\" .Nil}}", "<nil>"),
     ("{{.NilList}} {{.NilMap}}", "[] map[]"),
     ("{{json .NilList}} {{json .NilMap}}", "null null"),
     ("{{.Missing}}", "<no value>"),

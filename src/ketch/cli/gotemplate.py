@@ -1300,7 +1300,13 @@ class _State:
         for ident in idents[:-1]:
             receiver, from_map = self.eval_field(dot, ident, node, [], _MISSING, receiver,
                                                  from_map)
-        return self.eval_field(dot, idents[-1], node, args, final, receiver, from_map)[0]
+        value, from_map = self.eval_field(dot, idents[-1], node, args, final, receiver,
+                                          from_map)
+        if value is None and from_map:
+            # A nil ``interface {}`` out of a map: Go's pipeline digs into it and finds
+            # no value at all ("<no value>"), unlike a typed nil pointer ("<nil>").
+            return NO_VALUE
+        return value
 
     def eval_field(self, dot: Any, name: str, node: _Node, args: list[_Node], final: Any,
                    receiver: Any, from_map: bool) -> tuple[Any, bool]:

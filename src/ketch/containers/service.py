@@ -565,13 +565,12 @@ class _DeferredIO:
     run`` attaches first): connects to the process on first use."""
 
     def __init__(self, service: ContainerService, container_id: str) -> None:
-        self._service = service
-        self._id = container_id
+        # One connection, however many of read/write wait for it at once.
+        self._connection = service._attach_on_start(container_id)
         self._io: ProcessIO | None = None
 
     async def _connect(self) -> ProcessIO | None:
-        if self._io is None:
-            self._io = await self._service._attach_on_start(self._id)
+        self._io = await asyncio.shield(self._connection)
         return self._io
 
     async def read(self) -> tuple[int, bytes] | None:
