@@ -79,6 +79,10 @@ VERSION_DIFFERENCES: list[tuple[re.Pattern[str], str]] = [
      r"cannot kill container: \1: container "),
     (re.compile(r"Container (\S+) is not running"), r"container \1 is not running"),
     (re.compile(r"Container (\S+) is already paused"), r"container \1 is already paused"),
+    # Docker starts containers through containerd's shim, which wraps runc's
+    # error; ketchd runs runc under conmon and passes runc's error as it is.
+    (re.compile(r"failed to create shim task: "), ""),
+    (re.compile(r"(OCI runtime create failed: .*): unknown$", re.M), r"\1"),
 ]
 
 

@@ -83,12 +83,18 @@ def container_inspect(request: web.Request, container: Container,
     return body
 
 
+def _command_line(container: Container) -> str:
+    """Docker's ps form: arguments with a space are put in single quotes."""
+    args = [f"'{arg}'" if " " in arg else arg for arg in container.args]
+    return " ".join([container.path, *args])
+
+
 def container_summary(container: Container, now_ns: int) -> dict[str, Any]:
     state = container.state
     return {
         "Id": container.id, "Names": ["/" + container.name],
         "Image": container.config.image, "ImageID": container.image_id,
-        "Command": " ".join([container.path, *container.args]),
+        "Command": _command_line(container),
         "Created": container.created_ns // 1_000_000_000, "Ports": [],
         "Labels": container.config.labels or {},
         "State": "removing" if state.removal_in_progress else state.status,

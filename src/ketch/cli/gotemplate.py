@@ -1201,10 +1201,12 @@ class _State:
     def eval_command(self, dot: Any, cmd: _Command, final: Any) -> Any:
         first = cmd.args[0]
         if isinstance(first, _Field):
-            return self.eval_field_chain(dot, dot, first, first.idents, cmd.args, final)
+            return self.eval_field_chain(dot, dot, first, first.idents, cmd.args, final,
+                                         dig=True)
         if isinstance(first, _Chain):
             receiver = self.eval_arg(dot, first.node)
-            return self.eval_field_chain(dot, receiver, first, first.fields, cmd.args, final)
+            return self.eval_field_chain(dot, receiver, first, first.fields, cmd.args, final,
+                                         dig=True)
         if isinstance(first, _Identifier):
             return self.eval_function(dot, first, cmd, final)
         if isinstance(first, _Pipe):
@@ -1295,14 +1297,16 @@ class _State:
                                    f"{_arity(fn)} got {len(args)}") from None
 
     def eval_field_chain(self, dot: Any, receiver: Any, node: _Node, idents: list[str],
-                         args: list[_Node], final: Any) -> Any:
+                         args: list[_Node], final: Any, dig: bool = False) -> Any:
+        """The chain's value; with ``dig`` (a pipeline command's result) a nil taken out of
+        a map becomes NO_VALUE, as Go's pipeline digs into the ``interface {}``."""
         from_map = False
         for ident in idents[:-1]:
             receiver, from_map = self.eval_field(dot, ident, node, [], _MISSING, receiver,
                                                  from_map)
         value, from_map = self.eval_field(dot, idents[-1], node, args, final, receiver,
                                           from_map)
-        if value is None and from_map:
+        if dig and value is None and from_map:
             # A nil ``interface {}`` out of a map: Go's pipeline digs into it and finds
             # no value at all ("<no value>"), unlike a typed nil pointer ("<nil>").
             return NO_VALUE
