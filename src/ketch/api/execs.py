@@ -9,13 +9,13 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from ketch.api.hijack import MULTIPLEXED, RAW, hijack
+from ketch.api.hijack import MULTIPLEXED, RAW, STDOUT, frame, hijack
 from ketch.api.keys import SERVICES
 from ketch.api.params import query_int
 from ketch.api.stdio import parse_detach_keys, pump
 from ketch.api.streams import json_response
 from ketch.containers.execs import ExecCreateRequest, ExecStartRequest
-from ketch.errors import InvalidArgument
+from ketch.errors import InvalidArgument, KetchError
 
 EXIT_RECORD_TIMEOUT = 10.0
 _create_decoder = msgspec.json.Decoder(ExecCreateRequest)
@@ -43,17 +43,28 @@ async def start_exec(request: web.Request) -> web.StreamResponse:
     session = execs.get(request.match_info["id"])
     create = session.request
     detach_keys = parse_detach_keys(create.detach_keys)
-    io = await execs.start(session.id, start)
-    if start.detach or io is None:
+    if start.detach:
+        await execs.start(session.id, start)
         return web.Response(status=200)
+    execs.check_startable(session)
     tty = start.tty  # framing follows the start body, not the create body
+    # The response head goes out before the process starts, as Docker does: a
+    # client that reads the head through a buffer (docker-py) would otherwise
+    # swallow the first output with it.
     async with hijack(request, RAW if tty else MULTIPLEXED) as stream:
-        await pump(io, stream, tty=tty, stdin=create.attach_stdin,
-                   stdout=create.attach_stdout, stderr=create.attach_stderr,
-                   close_stdin=True, detach_keys=detach_keys)
+        try:
+            io = await execs.start(session.id, start)
+        except KetchError as exc:
+            message = exc.message.encode() + b"\r\n"
+            await stream.write(message if tty else frame(STDOUT, message))
+            return web.Response(status=200)
+        if io is not None:
+            await pump(io, stream, tty=tty, stdin=create.attach_stdin,
+                       stdout=create.attach_stdout, stderr=create.attach_stderr,
+                       close_stdin=True, detach_keys=detach_keys)
         # The client asks for the exit code as soon as the stream ends: have it.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(session.done.wait(), EXIT_RECORD_TIMEOUT)
+            await asyncio.wait_for(execs.release(session), EXIT_RECORD_TIMEOUT)
     return web.Response(status=200)
 
 

@@ -294,10 +294,10 @@ def _jsonable(value: Any) -> Any:
         return value.value()
     if isinstance(value, GoTime):
         return value.text
-    if isinstance(value, TemplateObject):
-        return _jsonable(value.json_value())
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, TemplateObject):  # a struct: fields in declaration order
+        return {k: _jsonable(v) for k, v in value.json_value().items()}
+    if isinstance(value, dict):  # a Go map: encoding/json sorts the keys
+        return {k: _jsonable(value[k]) for k in sorted(value, key=str)}
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
     return value

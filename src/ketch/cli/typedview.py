@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
 # A field: (Go name, json key ("" = embedded struct), kind, omitempty). Kinds: "s" string,
 # "i" number, "b" bool, "[]" []string, "map" map, "ptr" pointer (kept as is), "time",
-# or ("struct" | "ptrstruct" | "list", go type, fields) ("list": a slice of structs).
+# or ("struct" | "ptrstruct" | "list" | "map", go type, fields) (a struct, a pointer to
+# one, a slice of them, a map of them).
 Field = tuple[str, str, "Any", bool]
 
 _CONTAINER_CONFIG: list[Field] = [
@@ -155,6 +156,18 @@ _MOUNT_POINT: list[Field] = [
     ("Propagation", "Propagation", "s", False),
 ]
 
+_ENDPOINT_SETTINGS: list[Field] = [
+    ("IPAMConfig", "IPAMConfig", "ptr", False), ("Links", "Links", "[]", False),
+    ("Aliases", "Aliases", "[]", False), ("MacAddress", "MacAddress", "s", False),
+    ("DriverOpts", "DriverOpts", "map", False), ("GwPriority", "GwPriority", "i", False),
+    ("NetworkID", "NetworkID", "s", False), ("EndpointID", "EndpointID", "s", False),
+    ("Gateway", "Gateway", "s", False), ("IPAddress", "IPAddress", "s", False),
+    ("IPPrefixLen", "IPPrefixLen", "i", False), ("IPv6Gateway", "IPv6Gateway", "s", False),
+    ("GlobalIPv6Address", "GlobalIPv6Address", "s", False),
+    ("GlobalIPv6PrefixLen", "GlobalIPv6PrefixLen", "i", False),
+    ("DNSNames", "DNSNames", "[]", False),
+]
+
 _NETWORK_SETTINGS: list[Field] = [
     ("NetworkSettingsBase", "", ("struct", "container.NetworkSettingsBase", [
         ("Bridge", "Bridge", "s", False), ("SandboxID", "SandboxID", "s", False),
@@ -172,7 +185,7 @@ _NETWORK_SETTINGS: list[Field] = [
         ("IPAddress", "IPAddress", "s", False), ("IPPrefixLen", "IPPrefixLen", "i", False),
         ("IPv6Gateway", "IPv6Gateway", "s", False), ("MacAddress", "MacAddress", "s", False),
     ]), False),
-    ("Networks", "Networks", "map", False),
+    ("Networks", "Networks", ("map", "*network.EndpointSettings", _ENDPOINT_SETTINGS), False),
 ]
 
 _CONTAINER_BASE: list[Field] = [
@@ -226,6 +239,10 @@ def _value(value: Any, kind: Any) -> Any:
             if not isinstance(value, list):
                 return NilList()
             return [typed_view(item, fields, go_type) for item in value]
+        if shape == "map":
+            if not isinstance(value, dict):
+                return NilMap()
+            return {k: typed_view(v, fields, go_type) for k, v in value.items()}
         if shape == "ptrstruct" and value is None:
             return None
         return typed_view(value, fields, go_type)

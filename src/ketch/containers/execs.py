@@ -54,6 +54,7 @@ class ExecSession:
     running: bool = False
     pid: int = 0
     exit_code: int | None = None
+    detached: bool = False
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -95,15 +96,20 @@ class ExecService:
                               execID=session.id)
         return session
 
+    def check_startable(self, session: ExecSession) -> Container:
+        if session.started:
+            raise Conflict(f"exec command {session.id} is already running")
+        container = self.containers.get(session.container_id)
+        self._check_running(container)
+        return container
+
     async def start(self, exec_id: str, start: ExecStartRequest) -> ProcessIO | None:
         """Start the session; its stdio when not detached (connected first)."""
         session = self.get(exec_id)
-        if session.started:
-            raise Conflict(f"exec command {exec_id} is already running")
-        container = self.containers.get(session.container_id)
-        self._check_running(container)
+        container = self.check_startable(session)
         request = session.request
         session.started = True
+        session.detached = start.detach
         size = start.console_size or request.console_size
         process = await self.bundles.exec_process(
             container, args=request.cmd or [], env=request.env or [], user=request.user,
@@ -135,10 +141,18 @@ class ExecService:
         session.running = False
         session.pid = 0
         session.done.set()
-        with contextlib.suppress(KetchError):
-            await self.runtime.delete_exec(session.container_id, session.id)
+        if session.detached:
+            await self.release(session)
         self.containers._emit(container, "exec_die", execID=session.id,
                               exitCode=str(session.exit_code))
+
+    async def release(self, session: ExecSession) -> None:
+        """Free the runtime's side of a finished session; for an attached one,
+        the API calls this once the output was streamed (not before: the
+        attach connection must be drained first)."""
+        await session.done.wait()
+        with contextlib.suppress(KetchError):
+            await self.runtime.delete_exec(session.container_id, session.id)
 
     async def resize(self, exec_id: str, rows: int, cols: int) -> None:
         session = self.get(exec_id)
