@@ -488,13 +488,17 @@ def test_attach_and_start_attached_match_docker(populated: Runner) -> None:
     same(*twice(populated, reset, "attach", "kt-att"))
     same(*twice(populated, reset, "attach", "--no-stdin", "--sig-proxy=false", "kt-att"))
 
-    def reset_created() -> None:
-        rm(populated, "kt-att")
-        populated.docker("create", "--name", "kt-att", "-i", "busybox", "sh", "-c",
-                         "cat; echo end; exit 4").ok()
+    def reset_created(script: str) -> Callable[[], None]:
+        def reset() -> None:
+            rm(populated, "kt-att")
+            populated.docker("create", "--name", "kt-att", "-i", "busybox", "sh", "-c",
+                             script).ok()
+        return reset
 
-    same(*twice(populated, reset_created, "start", "-a", "kt-att"))
-    same(*twice(populated, reset_created, "start", "-ai", "kt-att", input="from stdin\n"))
+    same(*twice(populated, reset_created("echo out; echo err >&2; exit 4"),
+                "start", "-a", "kt-att"))
+    same(*twice(populated, reset_created("cat; echo end; exit 4"), "start", "-ai", "kt-att",
+                input="from stdin\n"))
 
 
 # --- signals ------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ketch.api.containers import container_summary
 from ketch.api.images import image_summary
 from ketch.api.keys import SERVICES
 from ketch.api.params import query_filters, query_list, query_str
@@ -59,9 +60,13 @@ async def info(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     facts = host_facts()
     images = services.images.meta.images()
+    states = [c.state.status for c in services.containers.table.all()]
+    running = sum(1 for status in states if status in ("running", "restarting"))
+    paused = states.count("paused")
     body: dict[str, Any] = {
-        "ID": services.engine_id, "Containers": 0, "ContainersRunning": 0,
-        "ContainersPaused": 0, "ContainersStopped": 0, "Images": len(images),
+        "ID": services.engine_id, "Containers": len(states), "ContainersRunning": running,
+        "ContainersPaused": paused, "ContainersStopped": len(states) - running - paused,
+        "Images": len(images),
         "Driver": "overlay2",
         "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"],
                          ["Using metacopy", "false"], ["Native Overlay Diff", "true"],
@@ -127,7 +132,12 @@ async def disk_usage(request: web.Request) -> web.Response:
             for image in usage.images
         ]
     if "container" in wanted:
-        body["Containers"] = []
+        now = time.time_ns()
+        body["Containers"] = [
+            {**container_summary(c, now), "SizeRw": await services.containers.size_rw(c),
+             "SizeRootFs": 0}
+            for c in services.containers.table.all()
+        ]
     if "volume" in wanted:
         body["Volumes"] = []
     if "build-cache" in wanted:

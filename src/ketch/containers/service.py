@@ -523,6 +523,9 @@ class ContainerService:
                 parent = row.parent if row else ""
         return result
 
+    async def size_rw(self, container: Container) -> int:
+        return await self.bundles.size_rw(container)
+
     # -- recovery ---------------------------------------------------------------------------
     async def recover(self) -> None:
         """Re-adopt containers after a daemon restart (or record their exits)."""
