@@ -5,6 +5,7 @@
 #   make test    ruff, mypy and the whole test suite
 #   make images  only build the offline test images (.cache/images)
 #   make stop    stop the demo daemon
+#   make bench   benchmarks, ketchd against Docker 20.10 in one run
 #
 # Nothing is installed twice: apt packages are checked with dpkg first (one
 # `apt-get update` only when something is missing) and the virtualenv is
@@ -29,7 +30,7 @@ KETCH_EXEC ?= /run/ketch
 KETCH_PIDFILE ?= $(KETCH_EXEC)/ketchd.pid
 export KETCH_SOCK KETCH_DATA KETCH_EXEC KETCH_PIDFILE
 
-.PHONY: all deps apt venv images lint test demo stop clean
+.PHONY: all deps apt venv images lint test demo stop clean bench
 
 all: test
 
@@ -69,6 +70,11 @@ test: deps lint
 	@rc=0; $(PY) -m pytest -q || rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests" >&2; fi; \
 	exit $$rc
+
+# Side-by-side benchmarks against Debian's Docker 20.10 (ratios, not tests).
+bench: deps
+	$(PY) bench/images_bench.py
+	$(PY) bench/containers_bench.py
 
 demo: deps images
 	scripts/demo

@@ -6,7 +6,11 @@ Measures, through the real docker CLI 28 against each daemon:
 * 50 containers started in parallel (``docker run -d``) until all run;
 * memory per idle running container: host memory in use (``MemAvailable``
   drop) divided by the number of containers, which counts shims, monitors
-  and daemon bookkeeping, not just the container's own process;
+  and daemon bookkeeping, and also what both engines share (the container's
+  own process, page cache, kernel objects);
+* the engine's own overhead per container: proportional set size of the
+  per-container monitors (conmon / containerd-shim) plus the growth of the
+  daemons (ketchd / dockerd + containerd), divided by the count;
 * daemon RSS idle and with the 50 containers running.
 
 Both daemons run at the same time on their own data roots; containers use
@@ -53,6 +57,36 @@ def _rss_kib(pids: list[int]) -> int:
     return total
 
 
+def _pss_kib(pids: list[int]) -> int:
+    """Proportional set size: shared library pages split among their users."""
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+def _monitor_pids(engine: Engine) -> list[int]:
+    """conmon (ketchd) or containerd-shim (Docker) processes of this engine."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        name = Path(argv[0].decode(errors="replace")).name
+        if name in ("conmon", "containerd-shim-runc-v2") and \
+                str(engine.root).encode() in b" ".join(argv):
+            found.append(int(proc.name))
+    return found
+
+
 def _daemon_pids(engine: Engine) -> list[int]:
     pids = [engine.pid]
     extra = getattr(engine, "containerd_pid", None)
@@ -74,6 +108,7 @@ def measure(engine: Engine) -> dict[str, float]:
     results["daemon RSS idle (MiB)"] = _rss_kib(_daemon_pids(engine)) / 1024
 
     before = _mem_available_kib()
+    daemon_before = _pss_kib(_daemon_pids(engine))
     start = time.perf_counter()
     with concurrent.futures.ThreadPoolExecutor(PARALLEL) as pool:
         futures = [pool.submit(docker, env, "run", "-d", "--network", "none", "--name",
@@ -87,6 +122,8 @@ def measure(engine: Engine) -> dict[str, float]:
     time.sleep(2)
     used = before - _mem_available_kib()
     results["memory per idle container (MiB)"] = used / PARALLEL / 1024
+    overhead = _pss_kib(_monitor_pids(engine)) + _pss_kib(_daemon_pids(engine)) - daemon_before
+    results["engine overhead per container, PSS (MiB)"] = overhead / PARALLEL / 1024
     results[f"daemon RSS, {PARALLEL} running (MiB)"] = _rss_kib(_daemon_pids(engine)) / 1024
     names = [f"bench{i}" for i in range(PARALLEL)]
     docker(env, "rm", "-f", *names, timeout=300).ok()
