@@ -224,7 +224,8 @@ async def attach_container(request: web.Request) -> web.StreamResponse:
                     await stream.write(entry.data if tty else frame(kind, entry.data))
         if io is not None:
             await pump(io, stream, tty=tty, stdin=stdin, stdout=stdout, stderr=stderr,
-                       close_stdin=container.config.stdin_once, detach_keys=detach_keys)
+                       close_stdin=container.config.stdin_once and not tty,
+                       detach_keys=detach_keys)
     return web.Response(status=200)
 
 

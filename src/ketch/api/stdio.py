@@ -78,7 +78,8 @@ async def copy_output(io: ProcessIO, stream: HijackedStream, tty: bool, stdout: 
 
 async def copy_input(io: ProcessIO, stream: HijackedStream, detach_keys: bytes,
                      close_stdin: bool) -> bool:
-    """Forward stdin; True when the client detached with the detach keys."""
+    """Forward stdin; True when the client detached with the detach keys
+    (only recognised with a TTY, as in Docker: without one, stdin is data)."""
     detector = _DetachDetector(detach_keys)
     while data := await stream.reader.read(64 * 1024):
         forward, detached = detector.feed(data)
@@ -99,7 +100,8 @@ async def pump(io: ProcessIO, stream: HijackedStream, *, tty: bool, stdin: bool,
     output = asyncio.ensure_future(copy_output(io, stream, tty, stdout, stderr))
     waiters: set[asyncio.Future[object]] = {output}  # type: ignore[arg-type]
     if stdin:
-        waiters.add(asyncio.ensure_future(copy_input(io, stream, detach_keys, close_stdin)))
+        keys = detach_keys if tty else b""
+        waiters.add(asyncio.ensure_future(copy_input(io, stream, keys, close_stdin)))
     waiters.add(asyncio.ensure_future(stream.wait_closed()))
     try:
         while True:

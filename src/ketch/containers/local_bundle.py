@@ -153,7 +153,10 @@ class LocalBundles:
             container_id=container.id, bundle=bundle,
             log=LogOptions(path=Path(container.log_path), max_size=max_size,
                            max_files=max_files),
-            tty=config.tty, stdin=config.open_stdin, stdin_once=config.stdin_once,
+            # Docker closes a container's stdin after the first attach only
+            # without a TTY (a terminal session survives its client).
+            tty=config.tty, stdin=config.open_stdin,
+            stdin_once=config.stdin_once and not config.tty,
             console_size=_console(host.console_size))
 
     async def exec_process(
