@@ -116,6 +116,9 @@ class ContainerService:
             raise InvalidArgument("config cannot be empty in order to create a container")
         host_config = request.host_config or HostConfig()
         _validate_host_config(host_config)
+        if host_config.log_config.type in ("", "k8s-file", "local"):
+            # Clients (docker-py's run()) read logs only from drivers they know.
+            host_config.log_config.type = "json-file"
         image = self.images.get(request.image)
         config = merge_image_config(request.config(), image.config.config or {})
         path, args = command_of(config)
