@@ -22,18 +22,14 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
-import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-
-from support.dockercli import docker  # noqa: E402
-from support.engines import Engine, EngineSet  # noqa: E402
-from support.images import build_offline_images, import_offline_images  # noqa: E402
+from common import daemon_pids, print_table, pss_kib, rss_kib, timed
+from support.dockercli import docker
+from support.engines import Engine, EngineSet
+from support.images import build_offline_images, import_offline_images
 
 PARALLEL = 50
 
@@ -43,31 +39,6 @@ def _mem_available_kib() -> int:
         if line.startswith("MemAvailable:"):
             return int(line.split()[1])
     return 0
-
-
-def _rss_kib(pids: list[int]) -> int:
-    total = 0
-    for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            pass
-    return total
-
-
-def _pss_kib(pids: list[int]) -> int:
-    """Proportional set size: shared library pages split among their users."""
-    total = 0
-    for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
-                    total += int(line.split()[1])
-        except OSError:
-            pass
-    return total
 
 
 def _monitor_pids(engine: Engine) -> list[int]:
@@ -87,28 +58,16 @@ def _monitor_pids(engine: Engine) -> list[int]:
     return found
 
 
-def _daemon_pids(engine: Engine) -> list[int]:
-    pids = [engine.pid]
-    extra = getattr(engine, "containerd_pid", None)
-    if extra:
-        pids.append(extra)
-    return pids
-
-
 def measure(engine: Engine) -> dict[str, float]:
     env = engine.env
     results: dict[str, float] = {}
     docker(env, "run", "--rm", "--network", "none", "busybox", "true").ok()  # warm up
-    samples = []
-    for _ in range(10):
-        start = time.perf_counter()
-        docker(env, "run", "--rm", "--network", "none", "busybox", "true").ok()
-        samples.append(time.perf_counter() - start)
-    results["run --rm busybox true (s)"] = statistics.median(samples)
-    results["daemon RSS idle (MiB)"] = _rss_kib(_daemon_pids(engine)) / 1024
+    results["run --rm busybox true (s)"] = timed(
+        lambda: docker(env, "run", "--rm", "--network", "none", "busybox", "true").ok(), 10)
+    results["daemon RSS idle (MiB)"] = rss_kib(daemon_pids(engine)) / 1024
 
     before = _mem_available_kib()
-    daemon_before = _pss_kib(_daemon_pids(engine))
+    daemon_before = pss_kib(daemon_pids(engine))
     start = time.perf_counter()
     with concurrent.futures.ThreadPoolExecutor(PARALLEL) as pool:
         futures = [pool.submit(docker, env, "run", "-d", "--network", "none", "--name",
@@ -122,9 +81,9 @@ def measure(engine: Engine) -> dict[str, float]:
     time.sleep(2)
     used = before - _mem_available_kib()
     results["memory per idle container (MiB)"] = used / PARALLEL / 1024
-    overhead = _pss_kib(_monitor_pids(engine)) + _pss_kib(_daemon_pids(engine)) - daemon_before
+    overhead = pss_kib(_monitor_pids(engine)) + pss_kib(daemon_pids(engine)) - daemon_before
     results["engine overhead per container, PSS (MiB)"] = overhead / PARALLEL / 1024
-    results[f"daemon RSS, {PARALLEL} running (MiB)"] = _rss_kib(_daemon_pids(engine)) / 1024
+    results[f"daemon RSS, {PARALLEL} running (MiB)"] = rss_kib(daemon_pids(engine)) / 1024
     names = [f"bench{i}" for i in range(PARALLEL)]
     docker(env, "rm", "-f", *names, timeout=300).ok()
     return results
@@ -145,10 +104,7 @@ def main() -> int:
     finally:
         problems = engines.stop_all()
         os.system(f"rm -rf {root}")
-    print(f"{'measure':40} {'ketch':>10} {'docker':>10} {'ratio':>7}")
-    for key, value in ours.items():
-        ratio = value / theirs[key] if theirs[key] else float("nan")
-        print(f"{key:40} {value:>10.3f} {theirs[key]:>10.3f} {ratio:>7.2f}")
+    print_table("measure", ours, theirs)
     if problems:
         print("engines did not stop cleanly:", *problems, sep="\n")
         return 1

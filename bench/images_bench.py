@@ -9,43 +9,13 @@ figure is the median of several runs; the ratio is ketch / Docker (below
 from __future__ import annotations
 
 import os
-import statistics
-import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tests"))
-
-from support.dockercli import docker  # noqa: E402
-from support.engines import Engine, EngineSet  # noqa: E402
-from support.images import build_offline_images  # noqa: E402
-
-
-def _timed(action: Callable[[], object], runs: int,
-           before: Callable[[], object] | None = None) -> float:
-    samples = []
-    for _ in range(runs):
-        if before is not None:
-            before()
-        start = time.perf_counter()
-        action()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
-
-
-def _rss_kib(pids: list[int]) -> int:
-    total = 0
-    for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            pass
-    return total
+from common import daemon_pids, print_table, rss_kib, timed
+from support.dockercli import docker
+from support.engines import Engine, EngineSet
+from support.images import build_offline_images
 
 
 def _big_archive(engine: Engine, workdir: Path, busybox: Path) -> Path:
@@ -69,20 +39,20 @@ def measure(engine: Engine, images_dir: Path, big: Path, workdir: Path) -> dict[
     env = engine.env
     busybox = images_dir / "busybox.tar"
     results: dict[str, float] = {}
-    results["version (API round trip)"] = _timed(lambda: docker(env, "version").ok(), 15)
+    results["version (API round trip)"] = timed(lambda: docker(env, "version").ok(), 15)
     for i in range(20):
         docker(env, "import", str(busybox), f"bench/many:{i}").ok()
-    results["images (20 images)"] = _timed(lambda: docker(env, "images").ok(), 15)
-    results["image inspect"] = _timed(lambda: docker(env, "image", "inspect",
+    results["images (20 images)"] = timed(lambda: docker(env, "images").ok(), 15)
+    results["image inspect"] = timed(lambda: docker(env, "image", "inspect",
                                                      "bench/many:1").ok(), 15)
     counter = iter(range(1000))
-    results["import busybox (2 MB)"] = _timed(
+    results["import busybox (2 MB)"] = timed(
         lambda: docker(env, "import", str(busybox), f"bench/imp:{next(counter)}").ok(), 5)
     docker(env, "load", "-i", str(big)).ok()
     out = workdir / f"save-{engine.kind}.tar"
-    results["save 150 MB image"] = _timed(
+    results["save 150 MB image"] = timed(
         lambda: docker(env, "save", "-o", str(out), "bench/big:1").ok(), 3)
-    results["load 150 MB image"] = _timed(
+    results["load 150 MB image"] = timed(
         lambda: docker(env, "load", "-i", str(big)).ok(), 3,
         before=lambda: docker(env, "rmi", "bench/big:1").ok())
     tags = iter(range(1000))
@@ -91,10 +61,8 @@ def measure(engine: Engine, images_dir: Path, big: Path, workdir: Path) -> dict[
         name = f"bench/rmi:{next(tags)}"
         docker(env, "tag", "bench/many:0", name).ok()
         docker(env, "rmi", name).ok()
-    results["tag + rmi"] = _timed(tag_then_rmi, 10)
-    pids = [engine.pid] + ([engine.containerd_pid] if getattr(engine, "containerd_pid", None)
-                           else [])
-    results["daemon RSS (MiB)"] = _rss_kib([p for p in pids if p]) / 1024
+    results["tag + rmi"] = timed(tag_then_rmi, 10)
+    results["daemon RSS (MiB)"] = rss_kib(daemon_pids(engine)) / 1024
     return results
 
 
@@ -114,11 +82,7 @@ def main() -> int:
     finally:
         problems = engines.stop_all()
         os.system(f"rm -rf {root}")
-    print(f"{'operation':32} {'ketch':>10} {'docker':>10} {'ratio':>7}")
-    for key, value in ours.items():
-        unit = "" if "MiB" in key else " s"
-        ratio = value / theirs[key] if theirs[key] else float("nan")
-        print(f"{key:32} {value:>8.3f}{unit:2} {theirs[key]:>8.3f}{unit:2} {ratio:>7.2f}")
+    print_table("operation (seconds unless noted)", ours, theirs)
     if problems:
         print("engines did not stop cleanly:", *problems, sep="\n")
         return 1

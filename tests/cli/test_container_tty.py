@@ -167,9 +167,12 @@ def test_start_attached_tty_container(spawn: object, cli: str, containers: Runne
 
 
 def test_tty_without_stdin_gets_the_window_size(spawn: object, cli: str) -> None:
+    # Without -i the TTY is on stdout only; the CLI sizes it just after the start.
     child = spawn(cli, "run", "-t", "--rm", "busybox", "sh", "-c",  # type: ignore[operator]
-                  "stty size; echo err >&2; exit 6", rows=27, cols=88)
-    child.expect(r"27 88\r\nerr\r\n")
+                  "sleep 1; stty -F /proc/self/fd/1 size; echo err >&2; exit 6",
+                  rows=27, cols=88)
+    # The container's TTY turns \n into \r\n, then ours (not raw: no stdin) once more.
+    child.expect(r"27 88\r\r\nerr\r\r\n")
     assert finished(child) == 6
 
 

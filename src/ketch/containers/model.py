@@ -128,42 +128,20 @@ class HostConfig(msgspec.Struct, rename="pascal"):
     readonly_paths: list[str] | None = None
 
 
-class CreateRequest(msgspec.Struct, rename="pascal"):
+class CreateRequest(ContainerConfig):
     """The body of ``POST /containers/create``: Config fields at top level,
-    plus HostConfig and NetworkingConfig."""
+    plus HostConfig and NetworkingConfig. Old clients send Cmd and
+    Entrypoint as plain strings."""
 
-    hostname: str = ""
-    domainname: str = ""
-    user: str = ""
-    attach_stdin: bool = False
-    attach_stdout: bool = False
-    attach_stderr: bool = False
-    exposed_ports: dict[str, Any] | None = None
-    tty: bool = False
-    open_stdin: bool = False
-    stdin_once: bool = False
-    env: list[str] | None = None
-    cmd: list[str] | str | None = None
-    healthcheck: HealthConfig | None = None
-    args_escaped: bool | None = None
-    image: str = ""
-    volumes: dict[str, Any] | None = None
-    working_dir: str = ""
-    entrypoint: list[str] | str | None = None
-    network_disabled: bool | None = None
-    mac_address: str | None = None
-    on_build: list[str] | None = msgspec.field(default=None, name="OnBuild")
-    labels: dict[str, str] | None = None
-    stop_signal: str | None = None
-    stop_timeout: int | None = None
-    shell: list[str] | None = None
+    cmd: list[str] | str | None = None  # type: ignore[assignment]
+    entrypoint: list[str] | str | None = None  # type: ignore[assignment]
     host_config: HostConfig | None = None
     networking_config: dict[str, Any] | None = None
 
     def config(self) -> ContainerConfig:
         fields = {f: getattr(self, f) for f in ContainerConfig.__struct_fields__}
         for key in ("cmd", "entrypoint"):
-            if isinstance(fields[key], str):  # old clients send a string
+            if isinstance(fields[key], str):
                 fields[key] = [fields[key]]
         return ContainerConfig(**fields)
 
