@@ -92,7 +92,7 @@ class ExecService:
         session = ExecSession(id=secrets.token_hex(32), container_id=container.id,
                               request=request)
         self._sessions[session.id] = session
-        self.containers._emit(container, f"exec_create: {' '.join(request.cmd)}",
+        self.containers.emit(container, f"exec_create: {' '.join(request.cmd)}",
                               execID=session.id)
         return session
 
@@ -126,7 +126,7 @@ class ExecService:
             session.done.set()
             raise
         session.pid, session.running = handle.pid, True
-        self.containers._emit(container, f"exec_start: {' '.join(request.cmd or [])}",
+        self.containers.emit(container, f"exec_start: {' '.join(request.cmd or [])}",
                               execID=exec_id)
         asyncio.get_running_loop().create_task(self._watch(session, container))
         return handle.io
@@ -143,7 +143,7 @@ class ExecService:
         session.done.set()
         if session.detached:
             await self.release(session)
-        self.containers._emit(container, "exec_die", execID=session.id,
+        self.containers.emit(container, "exec_die", execID=session.id,
                               exitCode=str(session.exit_code))
 
     async def release(self, session: ExecSession) -> None:

@@ -26,10 +26,12 @@ from ketch.containers.ps import ContainerFilter
 from ketch.containers.top import run_ps
 from ketch.errors import Conflict, InvalidArgument, KetchError, NotFound, NotModified
 from ketch.events import EventBus
+from ketch.images.filters import labels_exclude, labels_match
 from ketch.images.model import ImageUser
 from ketch.images.service import ImageService
 from ketch.runtime.base import ExitInfo, ProcessIO, Runtime
 from ketch.store.containers import ContainerTable
+from ketch.timeutil import parse_timestamp_ns
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +105,7 @@ class ContainerService:
     def _save(self, container: Container) -> None:
         self.table.save(container)
 
-    def _emit(self, container: Container, action: str, **extra: str) -> None:
+    def emit(self, container: Container, action: str, **extra: str) -> None:
         attributes = {"image": container.config.image, "name": container.name,
                       **(container.config.labels or {}), **extra}
         self.events.emit("container", action, container.id, **attributes)
@@ -148,7 +150,7 @@ class ContainerService:
                     f'Conflict. The container name "/{name}" is already in use by container '
                     f'"{existing.id}". You have to remove (or rename) that container to be '
                     f"able to reuse that name.")
-        self._emit(container, "create")
+        self.emit(container, "create")
         return container
 
     # -- start ----------------------------------------------------------------------
@@ -180,7 +182,7 @@ class ContainerService:
         state.status, state.pid, state.exit_code, state.error = "running", pid, 0, ""
         state.started_at_ns, state.oom_killed = time.time_ns(), False
         self._save(container)
-        self._emit(container, "start")
+        self.emit(container, "start")
         self._monitor(container.id)
 
     async def _abandon_start(self, container: Container, exc: KetchError) -> None:
@@ -233,14 +235,14 @@ class ContainerService:
                                        state.started_at_ns)
             self._save(container)
             if exit_info.oom_killed:
-                self._emit(container, "oom")
-            self._emit(container, "die", exitCode=str(exit_info.exit_code))
+                self.emit(container, "oom")
+            self.emit(container, "die", exitCode=str(exit_info.exit_code))
             with contextlib.suppress(KetchError):
                 await self.runtime.delete(container_id, force=True)
             with contextlib.suppress(KetchError):
                 await self.bundles.release(container)
             if container_id in self._stopping:
-                self._emit(container, "stop")
+                self.emit(container, "stop")
         waiters = self._waiters.get(container_id)
         if waiters is not None:
             for future in waiters.exits:
@@ -259,7 +261,7 @@ class ContainerService:
             raise Conflict(f"cannot kill container: {ref}: container {container.id} "
                            "is not running")
         await self.runtime.kill(container.id, number)
-        self._emit(container, "kill", signal=str(number))
+        self.emit(container, "kill", signal=str(number))
 
     async def stop(self, ref: str, timeout: int | None = None,
                    signal: str | None = None) -> None:
@@ -282,13 +284,13 @@ class ContainerService:
                 await self.runtime.unpause(container.id)
             with contextlib.suppress(KetchError):
                 await self.runtime.kill(container.id, stop_signal)
-                self._emit(container, "kill", signal=str(stop_signal))
+                self.emit(container, "kill", signal=str(stop_signal))
             try:
                 await asyncio.wait_for(asyncio.shield(exited), None if timeout < 0 else timeout)
             except TimeoutError:
                 with contextlib.suppress(KetchError):
                     await self.runtime.kill(container.id, int(signals.SIGKILL), True)
-                    self._emit(container, "kill", signal=str(int(signals.SIGKILL)))
+                    self.emit(container, "kill", signal=str(int(signals.SIGKILL)))
                 await exited
         finally:
             self._stopping.discard(container.id)
@@ -302,7 +304,7 @@ class ContainerService:
             container = self.get(container.id)
             if not container.state.running:
                 await self._start_locked(container)
-        self._emit(container, "restart")
+        self.emit(container, "restart")
 
     async def pause(self, ref: str) -> None:
         container = self.get(ref)
@@ -315,7 +317,7 @@ class ContainerService:
             await self.runtime.pause(container.id)
             container.state.status = "paused"
             self._save(container)
-        self._emit(container, "pause")
+        self.emit(container, "pause")
 
     async def unpause(self, ref: str) -> None:
         container = self.get(ref)
@@ -326,7 +328,7 @@ class ContainerService:
             await self.runtime.unpause(container.id)
             container.state.status = "running"
             self._save(container)
-        self._emit(container, "unpause")
+        self.emit(container, "unpause")
 
     # -- wait -----------------------------------------------------------------------
     def _exit_future(self, container_id: str) -> asyncio.Future[ExitInfo]:
@@ -427,7 +429,7 @@ class ContainerService:
             old = container.name
             container.name = new_name
             self._save(container)
-        self._emit(container, "rename", oldName="/" + old)
+        self.emit(container, "rename", oldName="/" + old)
 
     async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
         container = self.get(ref)
@@ -447,7 +449,7 @@ class ContainerService:
                 if container.state.status == "paused":
                     await self.runtime.unpause(container.id)
                 await self.runtime.kill(container.id, int(signals.SIGKILL), True)
-                self._emit(container, "kill", signal=str(int(signals.SIGKILL)))
+                self.emit(container, "kill", signal=str(int(signals.SIGKILL)))
             await exited
         async with self.lock(container.id):
             current = self.table.get(container.id)
@@ -460,7 +462,7 @@ class ContainerService:
                 await self.runtime.delete(container.id, force=True)
             await self.bundles.destroy(container)
             self.table.delete(container.id)
-        self._emit(container, "destroy")
+        self.emit(container, "destroy")
         self._drop_pending_attachers(container.id)
         waiters = self._waiters.pop(container.id, None)
         if waiters is not None:
@@ -476,9 +478,6 @@ class ContainerService:
         for key in filters:
             if key not in allowed:
                 raise InvalidArgument(f"invalid filter '{key}'")
-        from ketch.images.filters import labels_exclude, labels_match
-        from ketch.timeutil import parse_timestamp_ns
-
         until = min((parse_timestamp_ns(v) for v in filters.get("until", [])), default=None)
         deleted: list[str] = []
         reclaimed = 0
