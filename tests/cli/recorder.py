@@ -10,6 +10,7 @@ carries raw stream bytes, which are not parsed.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -80,10 +81,8 @@ class RecordingProxy:
     def close(self) -> None:
         self._server.close()
         for sock in list(self._open):
-            try:
+            with contextlib.suppress(OSError):
                 sock.close()
-            except OSError:
-                pass
 
     def _accept(self) -> None:
         while True:
@@ -106,10 +105,8 @@ class RecordingProxy:
             except OSError:
                 data = b""
             if not data:
-                try:
+                with contextlib.suppress(OSError):
                     dst.shutdown(socket.SHUT_WR)
-                except OSError:
-                    pass
                 return
             try:
                 dst.sendall(data)
@@ -125,10 +122,8 @@ class RecordingProxy:
             except OSError:
                 data = b""
             if not data:
-                try:
+                with contextlib.suppress(OSError):
                     upstream.shutdown(socket.SHUT_WR)
-                except OSError:
-                    pass
                 return
             try:
                 upstream.sendall(data)

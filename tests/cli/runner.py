@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from support.dockercli import DOCKER_CLI, Result, run
@@ -38,9 +39,10 @@ class Runner:
         return self.docker(*args, input=input), self.ketch(*args, input=input)
 
 
-def assert_same(docker: Result, ketch: Result, *, normalize: object = None) -> None:
+def assert_same(docker: Result, ketch: Result, *,
+                normalize: Callable[[str], str] | None = None) -> None:
     """Same exit code, same stdout, same stderr (docker's names replaced)."""
-    fix = normalize if callable(normalize) else (lambda s: s)
+    fix: Callable[[str], str] = normalize if normalize is not None else (lambda s: s)
     expected = (docker.returncode, fix(docker.stdout), fix(as_ketch(docker.stderr)))
     got = (ketch.returncode, fix(ketch.stdout), fix(ketch.stderr))
     assert got == expected, (

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -264,7 +265,7 @@ def test_events_end_at_until(runner: Runner, engine_host: str) -> None:
 
 
 def test_display_like_docker() -> None:
-    messages = [
+    messages: list[dict[str, Any]] = [
         {"status": "Loading layer", "progressDetail": {"current": 100, "total": 1000},
          "id": "abc123"},
         {"status": "Loading layer", "progressDetail": {}, "id": "abc123"},

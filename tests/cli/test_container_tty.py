@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterator
 
 import pexpect
@@ -78,8 +79,9 @@ def test_run_it_shell_types_resizes_and_exits_with_its_code(spawn: object, cli: 
 def test_ctrl_c_reaches_the_container_not_the_cli(spawn: object, cli: str) -> None:
     child = spawn(cli, "run", "-it", "--rm", "busybox", "sh")  # type: ignore[operator]
     child.expect(PROMPT)
-    child.sendline("sleep 30; echo slept")
-    child.expect("sleep 30")
+    child.sendline("echo go$((1 + 1)); sleep 30; echo slept")
+    child.expect(r"\r\ngo2\r\n")
+    time.sleep(0.5)  # let the shell start sleep(1)
     child.sendintr()  # ctrl-c: a byte in raw mode, the container's TTY makes it SIGINT
     child.expect(PROMPT)
     child.sendline("echo still here")

@@ -32,3 +32,13 @@ def test_commands_import_no_asyncio(runner: Runner) -> None:
         names = imported_modules(argv, runner.env)
         assert "ketch.client" in names
         assert not names & {"asyncio", "aiohttp", "msgspec"}, argv
+
+
+def test_container_commands_import_no_asyncio(crunner: Runner) -> None:
+    names = imported_modules(["run", "--help"])
+    assert not names & {"ketch.client", "http.client", "asyncio", "termios", "threading"}
+    for argv in (["ps", "-a"], ["run", "--rm", "busybox", "true"],
+                 ["run", "-i", "--rm", "busybox", "true"]):
+        names = imported_modules(argv, crunner.env)
+        assert "ketch.client" in names, argv
+        assert not names & {"asyncio", "aiohttp", "msgspec"}, argv

@@ -49,8 +49,7 @@ def _network_settings(container: Container) -> dict[str, Any]:
     }
 
 
-def container_inspect(request: web.Request, container: Container,
-                      size: bool = False) -> dict[str, Any]:
+def container_inspect(request: web.Request, container: Container) -> dict[str, Any]:
     services = request.app[SERVICES]
     state = container.state
     status = "removing" if state.removal_in_progress else state.status
@@ -77,9 +76,6 @@ def container_inspect(request: web.Request, container: Container,
         "Config": msgspec.to_builtins(container.config),
         "NetworkSettings": _network_settings(container),
     }
-    if size:
-        body["SizeRw"] = 0
-        body["SizeRootFs"] = request.app[SERVICES].images.get(container.image_id).row.size
     return body
 
 
@@ -125,12 +121,28 @@ async def list_containers(request: web.Request) -> web.Response:
         all_=query_bool(request, "all"), limit=query_int(request, "limit", -1) or -1,
         filters=query_filters(request), latest=query_bool(request, "latest"))
     now = time.time_ns()
-    return json_response([container_summary(c, now) for c in containers])
+    summaries = [container_summary(c, now) for c in containers]
+    if query_bool(request, "size"):
+        services = request.app[SERVICES]
+        for summary, container in zip(summaries, containers, strict=True):
+            summary["SizeRw"] = await services.containers.size_rw(container)
+            summary["SizeRootFs"] = summary["SizeRw"] + _image_size(request, container)
+    return json_response(summaries)
+
+
+def _image_size(request: web.Request, container: Container) -> int:
+    row = request.app[SERVICES].images.meta.image(container.image_id)
+    return row.size if row else 0
 
 
 async def inspect_container(request: web.Request) -> web.Response:
-    container = request.app[SERVICES].containers.get(request.match_info["id"])
-    return json_response(container_inspect(request, container, query_bool(request, "size")))
+    services = request.app[SERVICES]
+    container = services.containers.get(request.match_info["id"])
+    body = container_inspect(request, container)
+    if query_bool(request, "size"):
+        body["SizeRw"] = await services.containers.size_rw(container)
+        body["SizeRootFs"] = body["SizeRw"] + _image_size(request, container)
+    return json_response(body)
 
 
 async def start_container(request: web.Request) -> web.Response:

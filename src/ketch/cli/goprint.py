@@ -36,7 +36,12 @@ class NilList(GoStringList):
     """
 
 
-class NilMap(_DictBase):
+class GoMap(_DictBase):
+    """A Go map (raw JSON objects, map fields of typed structs): ``encoding/json``
+    writes its keys sorted. Plain dicts stand for structs and keep their order."""
+
+
+class NilMap(GoMap):
     """A nil Go map: prints ``map[]`` but encodes to JSON ``null``."""
 
 
@@ -69,7 +74,8 @@ class JSONNumber:
 
 def loads_raw(text: str | bytes) -> Any:
     """Decode JSON the way Docker's raw fallback does (numbers kept as JSONNumber)."""
-    return json.loads(text, parse_int=JSONNumber, parse_float=JSONNumber)
+    return json.loads(text, parse_int=JSONNumber, parse_float=JSONNumber,
+                      object_pairs_hook=GoMap)
 
 
 class NoValue:
@@ -296,8 +302,10 @@ def _jsonable(value: Any) -> Any:
         return value.text
     if isinstance(value, TemplateObject):  # a struct: fields in declaration order
         return {k: _jsonable(v) for k, v in value.json_value().items()}
-    if isinstance(value, dict):  # a Go map: encoding/json sorts the keys
+    if isinstance(value, GoMap):  # encoding/json sorts the keys of maps
         return {k: _jsonable(value[k]) for k in sorted(value, key=str)}
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
     return value

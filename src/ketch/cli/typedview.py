@@ -12,7 +12,7 @@ templates print what they print under Docker.
 
 from __future__ import annotations
 
-from ketch.cli.goprint import GoStringList, GoStruct, GoTime, NilList, NilMap
+from ketch.cli.goprint import GoMap, GoStringList, GoStruct, GoTime, NilList, NilMap
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs startup time
 if TYPE_CHECKING:
@@ -251,7 +251,9 @@ def _value(value: Any, kind: Any) -> Any:
             return NilList()
         return GoStringList(str(v) for v in value) if isinstance(value, list) else value
     if kind == "map":
-        return NilMap() if value is None else value
+        if value is None:
+            return NilMap()
+        return GoMap(value) if isinstance(value, dict) else value
     if kind == "time":
         return GoTime(value if isinstance(value, str) else "0001-01-01T00:00:00Z")
     if kind == "ptr":

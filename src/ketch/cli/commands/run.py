@@ -11,9 +11,6 @@ because the command cannot be found or run exits 127 or 126, as docker.
 
 from __future__ import annotations
 
-import contextlib
-import threading
-
 from ketch.cli.containeropts import OptionError, container_flags, unsupported_used
 from ketch.cli.env import PROG, Env
 from ketch.cli.flags import CommandSpec, Flag, Parsed, UsageError
@@ -21,6 +18,7 @@ from ketch.errors import KetchError, NotFound
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs startup time
 if TYPE_CHECKING:
+    import threading
     from collections.abc import Callable
     from typing import Any
 
@@ -285,6 +283,8 @@ def monitor_tty_size(env: Env, hub: SignalHub, resize: Callable[[int, int], None
             return False
         return True
 
+    import contextlib
+
     if bump:  # re-draw the prompt of a shell attached again (docker's resizeTTY)
         height, width = window_size(fd)
         if height or width:
@@ -299,6 +299,8 @@ def monitor_tty_size(env: Env, hub: SignalHub, resize: Callable[[int, int], None
                 if resize_now():
                     return
             env.err("failed to resize tty, using default size\n")
+
+        import threading
 
         threading.Thread(target=retry, name="resize", daemon=True).start()
     def on_winch(_: int) -> None:
@@ -328,6 +330,8 @@ class _StatusWaiter:
     """Reads a wait's result on a thread, so a session can watch it and its streams."""
 
     def __init__(self, handle: WaitHandle, notify: threading.Event) -> None:
+        import threading
+
         self.status: int | None = None
         self._done = threading.Event()
         self._notify = notify
@@ -347,6 +351,12 @@ class _StatusWaiter:
         while not self._done.wait(0.5):
             pass
         return self.status if self.status is not None else 125
+
+
+def _event() -> threading.Event:
+    import threading
+
+    return threading.Event()
 
 
 def _wait_any(event: threading.Event) -> None:
@@ -390,7 +400,7 @@ def _run_session(env: Env, p: Parsed, cfg: ContainerConfig, ident: str, hub: Sig
                  detach: bool) -> int:
     api = env.client.containers
     attach = cfg.attach_stdin or cfg.attach_stdout or cfg.attach_stderr
-    notify = threading.Event()
+    notify = _event()
     streamer: Streamer | None = None
     if attach:
         conn = api.attach(ident, stdin=cfg.attach_stdin, stdout=cfg.attach_stdout,
@@ -502,7 +512,7 @@ def _start_attached(env: Env, p: Parsed) -> int:
     if not tty:
         proxy_signals(hub, env, ident)
     hub.start()
-    notify = threading.Event()
+    notify = _event()
     streamer: Streamer | None = None
     try:
         conn = api.attach(ident, stdin=stdin, detach_keys=p["detach_keys"])
@@ -596,7 +606,7 @@ def run_attach(env: Env, p: Parsed) -> int:
     if p["sig_proxy"] and not tty:
         proxy_signals(hub, env, name)
     hub.start()
-    notify = threading.Event()
+    notify = _event()
     streamer: Streamer | None = None
     try:
         conn = api.attach(name, stdin=stdin, detach_keys=p["detach_keys"])
@@ -705,7 +715,7 @@ def run_exec(env: Env, p: Parsed) -> int:
     from ketch.cli.signals import SignalHub
 
     conn = api.exec_attach(exec_id, tty=tty, console_size=console)
-    notify = threading.Event()
+    notify = _event()
     hub = SignalHub()
     streamer = open_streamer(env, conn, stdin=attach_stdin, stdout=True, stderr=True, tty=tty,
                              detach_keys=p["detach_keys"], notify=notify)
