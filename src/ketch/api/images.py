@@ -8,12 +8,13 @@ from typing import Any
 
 from aiohttp import web
 
+from ketch.api import distribution
 from ketch.api.keys import SERVICES
 from ketch.api.params import query_bool, query_filters, query_list, query_str
 from ketch.api.spool import spooled_body
 from ketch.api.streams import byte_stream, json_response, json_stream
 from ketch.api.version import at_least
-from ketch.errors import InvalidArgument, NotFound
+from ketch.errors import InvalidArgument
 from ketch.images.model import DeleteRecord, Image
 from ketch.images.transfer import Progress
 from ketch.timeutil import format_ns, parse_rfc3339
@@ -202,9 +203,7 @@ async def create_image(request: web.Request) -> web.StreamResponse:
     services = request.app[SERVICES]
     from_src = query_str(request, "fromSrc")
     if query_str(request, "fromImage"):
-        ref = query_str(request, "fromImage")
-        raise NotFound(f"pull access denied for {ref}: pulling from registries is not "
-                       "available in this engine yet")
+        return await distribution.pull_image(request)
     if not from_src:
         raise InvalidArgument('either "fromSrc" or "fromImage" must be given')
     if from_src != "-":
