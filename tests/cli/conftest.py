@@ -1,14 +1,16 @@
 """Fixtures of the CLI tests: an engine to talk to, its environment, test images.
 
-The container tests use ``crunner``/``containers`` instead: the same Runner, on
-``container_engine``, which is parametrised by ``KETCH_TEST_CLI_ENGINES``.
-
 ``engine_host`` is the one thing the tests need from an engine: a ``unix://``
 address that speaks the Docker Engine API. Here it is a reference dockerd of
 the CLI tests' own (started through the session's EngineSet: own data root,
 exec root and socket; stopped by pid at the end of the session), so that
 commands that delete images (rmi, prune) cannot disturb other test modules.
 Another engine (ketchd) can be offered behind the same fixture name.
+
+The container tests use ``crunner``/``containers`` instead: the same Runner on
+``container_engine``, which is parametrised by ``KETCH_TEST_CLI_ENGINES``, with
+busybox and hello-world imported; ``containers`` removes every container after
+each test.
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ def runner(engine_host: str, cli_dir: Path, standard_archive: Path) -> Runner:
 #: Engines the container tests run on (comma-separated): ``refdocker`` (the CLI tests'
 #: own Docker 20.10) by default; add ``ketchd`` once it serves the container API.
 CONTAINER_ENGINES = [
-    name.strip() for name in os.environ.get("KETCH_TEST_CLI_ENGINES", "refdocker").split(",")
+    name.strip() for name in os.environ.get("KETCH_TEST_CLI_ENGINES", "refdocker,ketchd").split(",")
     if name.strip()
 ]
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -155,6 +156,9 @@ def test_streamer_detaches_on_the_keys_with_a_tty(
                         stderr=write_out, tty=True, notify=notify)  # type: ignore[arg-type]
     streamer.start()
     daemon.sendall(b"raw \x1b[1mtty\x1b[0m output\r\n")
+    deadline = time.monotonic() + 10
+    while not out and time.monotonic() < deadline:  # copied as it comes, unframed
+        time.sleep(0.01)
     stdin.write(b"ls\r\x10")
     stdin.write(b"\x11never sent")
     assert notify.wait(10) and streamer.done

@@ -524,3 +524,13 @@ def test_signals_are_forwarded_to_the_container(containers: Runner, program: str
             proc.kill()
             proc.wait()
     assert (proc.returncode, out, err) == (7, b"got TERM\n", b"")
+
+
+@pytest.mark.parametrize("command", [
+    ["logs"], ["exec"], ["attach"], ["start"], ["rm"], ["stop"], ["restart"], ["kill"],
+    ["pause"], ["unpause"], ["top"], ["wait"], ["rename"], ["container", "prune"],
+], ids=" ".join)
+def test_help_matches_docker(crunner: Runner, command: list[str]) -> None:
+    docker, ketch = crunner.both(*command, "--help")
+    assert ketch.returncode == docker.returncode == 0
+    assert ketch.stdout == docker.stdout.replace("docker", "ketch")

@@ -106,3 +106,19 @@ def test_help() -> None:
     assert "  -H, --human".ljust(column) + "Human (default true)" in options
     assert "  -f, --filter filter".ljust(column) + "Filter" in options
     assert column == len("  -f, --filter filter") + 3
+
+
+def test_help_wraps_long_descriptions_as_pflag() -> None:
+    long_help = ("Show logs since timestamp (e.g. \"2013-01-02T13:23:37Z\") or relative "
+                 "(e.g. \"42m\" for 42 minutes)")
+    text = render_help(CommandSpec("ketch logs", "logs [OPTIONS] CONTAINER", "Fetch",
+                                   flags=[Flag("since", long_help, kind="string"),
+                                          Flag("tail", "Lines", short="n", kind="string",
+                                               default="all"),
+                                          Flag("last", "Last n", kind="int", default=-1)]))
+    assert text.split("Options:\n", 1)[1] == (  # flags in the order given
+        "      --since string   Show logs since timestamp (e.g.\n"
+        "                       \"2013-01-02T13:23:37Z\") or relative (e.g. \"42m\"\n"
+        "                       for 42 minutes)\n"
+        "  -n, --tail string    Lines (default \"all\")\n"
+        "      --last int       Last n (default -1)\n")

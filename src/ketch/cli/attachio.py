@@ -127,6 +127,7 @@ class Streamer:
         self.raw: RawMode | None = None
         self._notify = notify
         self._done = threading.Event()
+        self._finish_lock = threading.Lock()
         self._result: BaseException | None = None
         # Wakes the input thread out of its wait on stdin; the thread closes it on exit.
         self._stop_read_r, self._stop_read_w = os.pipe()
@@ -181,11 +182,14 @@ class Streamer:
             self.raw.restore()
 
     def _finish(self, result: BaseException | None) -> None:
-        if not self._done.is_set():
+        """Record how the session ended; the first of the threads to get here wins."""
+        with self._finish_lock:
+            if self._done.is_set():
+                return
             self._result = result
             self._done.set()
-            if self._notify is not None:
-                self._notify.set()
+        if self._notify is not None:
+            self._notify.set()
 
     def _stop_input(self) -> None:
         with self._pipe_lock:

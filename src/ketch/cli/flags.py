@@ -253,7 +253,8 @@ def check_args(spec: CommandSpec, args: list[str]) -> None:
 
 
 def render_help(spec: CommandSpec) -> str:
-    """``--help`` text in the Docker CLI's layout."""
+    """``--help`` text in the Docker CLI's layout (descriptions wrapped as pflag wraps
+    them: to the width of the terminal on stdin, else 80 columns, less one)."""
     lines = [f"Usage:  {spec.use_line}", "", spec.short]
     if spec.aliases:
         lines += ["", "Aliases:", f"  {spec.aliases}"]
@@ -267,11 +268,58 @@ def render_help(spec: CommandSpec) -> str:
                 head += " " + (f.typename or ("int" if f.kind == "int" else "string"))
             heads.append((head, f))
         width = max(len(h) for h, _ in heads) + 3
+        columns = _help_columns()
         for head, f in heads:
             help_text = f.help
             if f.kind == "bool" and f.default is True:
                 help_text += " (default true)"
             elif f.kind == "string" and f.default:
                 help_text += f' (default "{f.default}")'
-            lines.append(head.ljust(width) + help_text)
+            elif f.kind == "int" and f.default:
+                help_text += f" (default {f.default})"
+            lines.append((head.ljust(width) + _wrap(width, columns, help_text)).rstrip())
     return "\n".join(lines) + "\n"
+
+
+def _help_columns() -> int:
+    import os
+
+    try:
+        return os.get_terminal_size(0).columns - 1
+    except (OSError, ValueError):
+        return 79
+
+
+def _wrap(indent: int, width: int, text: str) -> str:
+    """pflag's ``wrap``: ``text`` in lines of at most ``width`` columns, continuation
+    lines indented by ``indent``; a short final word may overrun by a few columns."""
+    room = width - indent
+    pad = " " * indent
+    out = ""
+    if room < 24:  # too narrow: start the text on its own line, indented 16
+        indent, pad = 16, " " * 16
+        room = width - indent
+        out = "\n" + pad
+    if room < 24:
+        return text.replace("\n", out)
+    slop = 5
+    room -= slop
+    first, rest = _wrap_line(room, slop, text)
+    out += first.replace("\n", "\n" + pad)
+    while rest:
+        line, rest = _wrap_line(room, slop, rest)
+        out += "\n" + pad + line.replace("\n", "\n" + pad)
+    return out
+
+
+def _wrap_line(limit: int, slop: int, text: str) -> tuple[str, str]:
+    """(the first line of ``text``, the rest), cut at the last blank before ``limit``."""
+    if limit + slop > len(text):
+        return text, ""
+    cut = max(text.rfind(c, 0, limit) for c in " \t\n")
+    if cut <= 0:
+        return text, ""
+    newline = text.rfind("\n", 0, limit)
+    if 0 < newline < cut:
+        return text[:newline], text[newline + 1:]
+    return text[:cut], text[cut + 1:]

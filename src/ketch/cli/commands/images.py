@@ -135,7 +135,7 @@ def spec_image_inspect(path: str) -> CommandSpec:
 def spec_inspect(path: str) -> CommandSpec:
     return CommandSpec(
         path, "inspect [OPTIONS] NAME|ID [NAME|ID...]",
-        "Return low-level information on Docker objects",
+        "Return low-level information on ketch objects",
         flags=[
             Flag("format", INSPECT_FORMAT_HELP, short="f", kind="string"),
             Flag("size", "Display total file sizes if the type is container", short="s"),
