@@ -81,7 +81,7 @@ def runner(engine_host: str, cli_dir: Path, standard_archive: Path) -> Runner:
 # --- containers -------------------------------------------------------------------------
 
 #: Engines the container tests run on (comma-separated): ``refdocker`` (the CLI tests'
-#: own Docker 20.10) by default; add ``ketchd`` once it serves the container API.
+#: own Docker 20.10) and ``ketchd`` by default.
 CONTAINER_ENGINES = [
     name.strip() for name in os.environ.get("KETCH_TEST_CLI_ENGINES", "refdocker,ketchd").split(",")
     if name.strip()
