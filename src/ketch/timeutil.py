@@ -85,13 +85,14 @@ def parse_go_duration(value: str) -> int:
 
 
 def human_duration(seconds: float) -> str:
-    """Docker's (go-units) ``HumanDuration``: "Less than a second", "About an hour"..."""
-    if seconds < 1:
+    """go-units ``HumanDuration`` of a duration given in seconds ("About an hour")."""
+    secs = int(seconds)
+    if secs < 1:
         return "Less than a second"
-    if int(seconds) == 1:
+    if secs == 1:
         return "1 second"
-    if seconds < 60:
-        return f"{int(seconds)} seconds"
+    if secs < 60:
+        return f"{secs} seconds"
     minutes = int(seconds / 60)
     if minutes == 1:
         return "About a minute"
@@ -108,4 +109,4 @@ def human_duration(seconds: float) -> str:
         return f"{hours // 24 // 7} weeks"
     if hours < 24 * 365 * 2:
         return f"{hours // 24 // 30} months"
-    return f"{hours // 24 // 365} years"
+    return f"{int(seconds / 3600) // 24 // 365} years"

@@ -2,8 +2,8 @@
 
 The CLI validates ``tag`` targets before sending them, shows repositories by
 their familiar name (``busybox`` for ``docker.io/library/busybox``) and splits
-``RepoTags`` into REPOSITORY and TAG columns. This module does only that; the
-daemon keeps its own full reference handling.
+``RepoTags`` into REPOSITORY and TAG columns. The grammar and the domain rule
+are ``ketch.oci.reference``'s; this module adds the client's error texts.
 """
 
 from __future__ import annotations
@@ -11,31 +11,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-DEFAULT_DOMAIN = "docker.io"
-_LEGACY_DOMAIN = "index.docker.io"
-_OFFICIAL_PREFIX = "library/"
+from ketch.oci.reference import DEFAULT_DOMAIN, OFFICIAL_PREFIX, reference_re, split_domain
 
-_ALNUM = r"[a-z0-9]+"
-_SEPARATOR = r"(?:[._]|__|[-]+)"
-_PATH_COMPONENT = f"{_ALNUM}(?:{_SEPARATOR}{_ALNUM})*"
-_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-_IPV6 = r"\[(?:[a-fA-F0-9:]+)\]"
-_DOMAIN_NAME = f"{_DOMAIN_COMPONENT}(?:\\.{_DOMAIN_COMPONENT})*"
-_HOST = f"(?:{_DOMAIN_NAME}|{_IPV6})"
-_DOMAIN = f"{_HOST}(?::[0-9]+)?"
-_TAG = r"[\w][\w.-]{0,127}"
-_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*[:][0-9a-fA-F]{32,}"
-_NAME = f"(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
-_REFERENCE_PATTERN = f"^({_NAME})(?::({_TAG}))?(?:@({_DIGEST}))?$"
 _ID_RE = re.compile(r"^[a-f0-9]{64}$")
-_compiled: list[re.Pattern[str]] = []
-
-
-def _reference_re() -> re.Pattern[str]:
-    """The reference grammar, compiled on first use (it is costly to compile)."""
-    if not _compiled:
-        _compiled.append(re.compile(_REFERENCE_PATTERN))
-    return _compiled[0]
 
 NAME_TOTAL_LENGTH_MAX = 255
 
@@ -64,8 +42,8 @@ class Reference:
         if self.domain != DEFAULT_DOMAIN:
             return self.name
         path = self.path
-        if path.startswith(_OFFICIAL_PREFIX) and "/" not in path[len(_OFFICIAL_PREFIX):]:
-            return path[len(_OFFICIAL_PREFIX):]
+        if path.startswith(OFFICIAL_PREFIX) and "/" not in path[len(OFFICIAL_PREFIX):]:
+            return path[len(OFFICIAL_PREFIX):]
         return path
 
     def familiar_string(self) -> str:
@@ -77,28 +55,12 @@ class Reference:
         return out
 
 
-def _split_domain(name: str) -> tuple[str, str]:
-    i = name.find("/")
-    first = name[:i]
-    if i == -1 or (
-        not any(c in first for c in ".:") and first != "localhost" and first.lower() == first
-    ):
-        domain, remainder = DEFAULT_DOMAIN, name
-    else:
-        domain, remainder = first, name[i + 1:]
-    if domain == _LEGACY_DOMAIN:
-        domain = DEFAULT_DOMAIN
-    if domain == DEFAULT_DOMAIN and "/" not in remainder:
-        remainder = _OFFICIAL_PREFIX + remainder
-    return domain, remainder
-
-
 def _parse(text: str) -> tuple[str, str, str]:
-    match = _reference_re().match(text)
+    match = reference_re().match(text)
     if match is None:
         if text == "":
             raise ReferenceError("repository name must have at least one component")
-        if _reference_re().match(text.lower()) is not None:
+        if reference_re().match(text.lower()) is not None:
             raise ReferenceError("repository name must be lowercase")
         raise ReferenceError("invalid reference format")
     name, tag, digest = match.group(1), match.group(2) or "", match.group(3) or ""
@@ -115,7 +77,7 @@ def parse_normalized_named(text: str) -> Reference:
         raise ReferenceError(
             f"invalid repository name ({text}), cannot specify 64-byte hexadecimal strings"
         )
-    domain, remainder = _split_domain(text)
+    domain, remainder = split_domain(text)
     tag_sep = remainder.find(":")
     remote = remainder[:tag_sep] if tag_sep > -1 else remainder
     if remote.lower() != remote:
@@ -136,7 +98,7 @@ def split_normalized(text: str) -> Reference:
     colon = name.rfind(":")
     if colon > slash:
         name, tag = name[:colon], name[colon + 1:]
-    domain, path = _split_domain(name)
+    domain, path = split_domain(name)
     return Reference(domain, path, tag, digest if at else "")
 
 

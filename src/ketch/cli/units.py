@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import time
 
+from ketch.timeutil import human_duration
+
 _DECIMAL_UNITS = ("B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB")
 _BINARY_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB")
 
@@ -36,34 +38,6 @@ def bytes_size(size: float) -> str:
     """go-units ``BytesSize``: binary units, four significant digits (``23.54GiB``)."""
     value, unit = _scale(float(size), 1024.0, _BINARY_UNITS)
     return f"{value:.4g}{unit}"
-
-
-def human_duration(seconds: float) -> str:
-    """go-units ``HumanDuration`` of a duration given in seconds ("About an hour")."""
-    secs = int(seconds)
-    if secs < 1:
-        return "Less than a second"
-    if secs == 1:
-        return "1 second"
-    if secs < 60:
-        return f"{secs} seconds"
-    minutes = int(seconds / 60)
-    if minutes == 1:
-        return "About a minute"
-    if minutes < 60:
-        return f"{minutes} minutes"
-    hours = int(seconds / 3600 + 0.5)
-    if hours == 1:
-        return "About an hour"
-    if hours < 48:
-        return f"{hours} hours"
-    if hours < 24 * 7 * 2:
-        return f"{hours // 24} days"
-    if hours < 24 * 30 * 2:
-        return f"{hours // 24 // 7} weeks"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24 // 30} months"
-    return f"{int(seconds / 3600) // 24 // 365} years"
 
 
 def since(unix_seconds: float, now: float | None = None) -> str:

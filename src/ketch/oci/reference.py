@@ -8,6 +8,7 @@ docker CLI users know.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -29,7 +30,8 @@ _TAG = r"[\w][\w.-]{0,127}"
 _DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
 _NAME = rf"(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
 
-_REFERENCE_RE = re.compile(rf"^({_NAME})(?::({_TAG}))?(?:@({_DIGEST}))?$")
+#: The whole grammar: groups are name, tag, digest.
+REFERENCE_PATTERN = rf"^({_NAME})(?::({_TAG}))?(?:@({_DIGEST}))?$"
 _ANCHORED_TAG_RE = re.compile(rf"^{_TAG}$")
 _ANCHORED_ID_RE = re.compile(r"^[a-f0-9]{64}$")
 
@@ -83,7 +85,14 @@ class Reference:
         return Reference(self.domain, self.path)
 
 
-def _split_domain(name: str) -> tuple[str, str]:
+@functools.cache
+def reference_re() -> re.Pattern[str]:
+    """Compiled on first use: the CLI imports this module on light paths."""
+    return re.compile(REFERENCE_PATTERN)
+
+
+def split_domain(name: str) -> tuple[str, str]:
+    """Docker's rule for where the registry ends: (domain, path), normalised."""
     slash = name.find("/")
     first = name[:slash]
     if slash == -1 or (
@@ -114,14 +123,14 @@ def parse_normalized(value: str) -> Reference:
     colon = rest.rfind(":")
     if colon > rest.rfind("/"):
         rest, tag = rest[:colon], rest[colon + 1:]
-    domain, path = _split_domain(rest)
+    domain, path = split_domain(rest)
     if path.lower() != path:
         raise InvalidArgument(
             f"invalid reference format: repository name ({path}) must be lowercase"
         )
     full = f"{domain}/{path}"
     candidate = full + (f":{tag}" if tag is not None else "") + (f"@{digest}" if digest else "")
-    match = _REFERENCE_RE.match(candidate)
+    match = reference_re().match(candidate)
     if match is None or not value:
         raise InvalidArgument("invalid reference format")
     if len(full) > NAME_MAX_LENGTH:
