@@ -1,0 +1,1 @@
+"""ketch-registry: an OCI Distribution v1.1 server."""
