@@ -78,3 +78,19 @@ def test_tcp_host_is_a_clear_error(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "only unix:// sockets" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_registry_settings_from_daemon_json(make_ketchd: Any) -> None:
+    engine = make_ketchd(config={"insecure-registries": ["10.0.0.0/8"],
+                                 "registry-mirrors": ["https://mirror.invalid"],
+                                 "max-concurrent-downloads": 2})
+    info = engine.request("GET", "/_ping")
+    assert info.status == 200
+
+
+def test_bad_registry_setting(tmp_path: Path) -> None:
+    config = tmp_path / "daemon.json"
+    config.write_text(json.dumps({"max-concurrent-downloads": 0}))
+    result = _run_ketchd("--config-file", str(config), "--data-root", str(tmp_path / "d"))
+    assert result.returncode == 1
+    assert "max-concurrent-downloads" in result.stderr

@@ -10,6 +10,7 @@ from aiohttp import web
 from ketch.containers.execs import ExecService
 from ketch.containers.logs import LogService
 from ketch.containers.service import ContainerService
+from ketch.distribution.service import DistributionService
 from ketch.events import EventBus
 from ketch.images.service import ImageService
 from ketch.images.transfer import ImageTransfer
@@ -23,6 +24,8 @@ class Services:
     containers: ContainerService
     execs: ExecService
     logs: LogService
+    #: pull, push, login check and remote inspect (the registry client)
+    distribution: DistributionService
     #: where request bodies (archives, tarballs) are spooled before use
     tmp_dir: Path
     data_root: Path

@@ -27,6 +27,10 @@ class DaemonConfig:
     pidfile: Path = Path("/run/ketchd.pid")
     log_level: str = "info"
     debug: bool = False
+    insecure_registries: list[str] = field(default_factory=list)
+    registry_mirrors: list[str] = field(default_factory=list)
+    max_concurrent_downloads: int = 3
+    max_concurrent_uploads: int = 5
 
 
 # daemon.json key -> (attribute, converter)
@@ -37,6 +41,10 @@ _FILE_KEYS: dict[str, tuple[str, Any]] = {
     "pidfile": ("pidfile", Path),
     "log-level": ("log_level", str),
     "debug": ("debug", bool),
+    "insecure-registries": ("insecure_registries", lambda v: [str(x) for x in v]),
+    "registry-mirrors": ("registry_mirrors", lambda v: [str(x) for x in v]),
+    "max-concurrent-downloads": ("max_concurrent_downloads", int),
+    "max-concurrent-uploads": ("max_concurrent_uploads", int),
 }
 
 
@@ -53,6 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="enable debug mode")
     parser.add_argument("--config-file", default=str(DEFAULT_CONFIG_FILE),
                         help=f"daemon configuration file (default {DEFAULT_CONFIG_FILE})")
+    parser.add_argument("--insecure-registry", dest="insecure_registries", action="append",
+                        help="registry (host[:port] or CIDR) reached over plain HTTP")
+    parser.add_argument("--registry-mirror", dest="registry_mirrors", action="append",
+                        help="mirror URL tried first for Docker Hub pulls")
+    parser.add_argument("--max-concurrent-downloads", type=int,
+                        help="layers downloaded in parallel per pull (default 3)")
+    parser.add_argument("--max-concurrent-uploads", type=int,
+                        help="layers uploaded in parallel per push (default 5)")
     parser.add_argument("-v", "--version", action="store_true", help="print version and exit")
     return parser
 
@@ -63,6 +79,10 @@ def load_config(args: argparse.Namespace) -> DaemonConfig:
     flags = {
         "hosts": args.hosts, "data-root": args.data_root, "exec-root": args.exec_root,
         "pidfile": args.pidfile, "log-level": args.log_level, "debug": args.debug,
+        "insecure-registries": args.insecure_registries,
+        "registry-mirrors": args.registry_mirrors,
+        "max-concurrent-downloads": args.max_concurrent_downloads,
+        "max-concurrent-uploads": args.max_concurrent_uploads,
     }
     clashes = [f"{key}: (from flag: {flags[key]}, from file: {from_file[key]})"
                for key in from_file if flags.get(key) is not None]
@@ -77,6 +97,9 @@ def load_config(args: argparse.Namespace) -> DaemonConfig:
             setattr(config, attribute, convert(value))
     if config.debug:
         config.log_level = "debug"
+    for name in ("max_concurrent_downloads", "max_concurrent_uploads"):
+        if getattr(config, name) < 1:
+            raise InvalidArgument(f"invalid {name.replace('_', '-')}: must be at least 1")
     if config.log_level not in LOG_LEVELS:
         raise InvalidArgument(f"invalid log level: {config.log_level!r}")
     config.data_root = config.data_root.absolute()

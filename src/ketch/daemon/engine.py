@@ -16,6 +16,7 @@ from ketch.containers.logs import K8sFileLogs, LogService
 from ketch.containers.service import ContainerService
 from ketch.content import ContentStore
 from ketch.daemon.config import DaemonConfig
+from ketch.distribution.service import DistributionService, RegistrySettings
 from ketch.events import EventBus
 from ketch.images.service import ImageService
 from ketch.images.store import ImageStore
@@ -70,6 +71,12 @@ def build_engine(config: DaemonConfig) -> Engine:
         images=images, transfer=ImageTransfer(images, tmp_dir), events=events,
         containers=containers, execs=ExecService(containers, bundles),
         logs=LogService(containers, K8sFileLogs()),
+        distribution=DistributionService(
+            images, tmp_dir, data_root / "distribution", RegistrySettings(
+                insecure_registries=config.insecure_registries,
+                registry_mirrors=config.registry_mirrors,
+                max_concurrent_downloads=config.max_concurrent_downloads,
+                max_concurrent_uploads=config.max_concurrent_uploads)),
         tmp_dir=tmp_dir, data_root=data_root, engine_id=_engine_id(data_root),
         debug=config.log_level == "debug",
     )
