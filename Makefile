@@ -17,11 +17,12 @@ PY := $(VENV)/bin/python
 IMAGES := .cache/images
 
 # What the engine, its tests and the reference engine the tests compare
-# against need from Debian. docker.io (with containerd) is Docker 20.10, run
-# by the tests on its own socket and data root; it is never started as a
-# system service by us.
+# against need from Debian. docker.io (with containerd) is Docker 20.10 and
+# docker-registry is the CNCF distribution registry, both run by the tests
+# on their own sockets, ports and data roots. A policy-rc.d keeps apt from
+# starting them as system services while they are installed.
 APT_PACKAGES := python3 python3-venv busybox-static runc conmon gcc libc6-dev \
-	tmux docker.io containerd skopeo iptables
+	tmux docker.io containerd skopeo iptables docker-registry curl
 
 # Where `make demo` runs its daemon (the engine's defaults).
 KETCH_SOCK ?= /run/ketch.sock
@@ -43,8 +44,12 @@ apt:
 	done; \
 	if [ -n "$$missing" ]; then \
 	  echo "apt: installing$$missing"; \
+	  policy=/usr/sbin/policy-rc.d; made_policy=""; \
+	  if [ ! -e $$policy ]; then printf '#!/bin/sh\nexit 101\n' > $$policy; \
+	    chmod +x $$policy; made_policy=1; fi; \
 	  apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  rc=$$?; [ -n "$$made_policy" ] && rm -f $$policy; exit $$rc; \
 	fi
 
 # The stamp depends on pyproject.toml: editing dependencies reinstalls.
