@@ -190,7 +190,7 @@ def _reset_pair(runner: Runner) -> Callable[[], None]:
         runner.docker("run", "-d", "--name", "kt-a", "busybox", "sleep", "60").ok()
         runner.docker("run", "-d", "--name", "kt-b", "busybox", "sleep", "60").ok()
         runner.docker("run", "--name", "kt-x", "busybox", "sh", "-c", "exit 5")
-        runner.docker("create", "--name", "kt-c", "busybox", "true").ok()
+        runner.docker("create", "--name", "kt-c", "busybox", "sleep", "60").ok()
     return reset
 
 

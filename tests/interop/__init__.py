@@ -1,0 +1,1 @@
+"""Interop between ketch-registry, ketchd and the real Docker clients and engines."""
