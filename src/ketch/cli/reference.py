@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ketch.oci.reference import DEFAULT_DOMAIN, OFFICIAL_PREFIX, reference_re, split_domain
+from ketch.oci.reference import familiar_name, reference_re, split_domain
 
 _ID_RE = re.compile(r"^[a-f0-9]{64}$")
 
@@ -39,12 +39,7 @@ class Reference:
     @property
     def familiar_name(self) -> str:
         """The short name users type (``busybox``, ``foo/bar``, ``localhost:5000/x``)."""
-        if self.domain != DEFAULT_DOMAIN:
-            return self.name
-        path = self.path
-        if path.startswith(OFFICIAL_PREFIX) and "/" not in path[len(OFFICIAL_PREFIX):]:
-            return path[len(OFFICIAL_PREFIX):]
-        return path
+        return familiar_name(self.domain, self.path)
 
     def familiar_string(self) -> str:
         out = self.familiar_name

@@ -36,6 +36,15 @@ _ANCHORED_TAG_RE = re.compile(rf"^{_TAG}$")
 _ANCHORED_ID_RE = re.compile(r"^[a-f0-9]{64}$")
 
 
+def familiar_name(domain: str, path: str) -> str:
+    """The short name Docker shows: ``busybox``, ``user/app``, ``localhost:5000/x``."""
+    if domain != DEFAULT_DOMAIN:
+        return f"{domain}/{path}"
+    if path.startswith(OFFICIAL_PREFIX) and "/" not in path[len(OFFICIAL_PREFIX):]:
+        return path[len(OFFICIAL_PREFIX):]
+    return path
+
+
 @dataclass(frozen=True)
 class Reference:
     """A fully qualified reference: ``domain/path[:tag][@digest]``."""
@@ -52,13 +61,7 @@ class Reference:
 
     @property
     def familiar_name(self) -> str:
-        """The short name Docker shows: ``busybox``, ``user/app``, ``localhost:5000/x``."""
-        if self.domain != DEFAULT_DOMAIN:
-            return self.name
-        path = self.path
-        if path.startswith(OFFICIAL_PREFIX) and "/" not in path[len(OFFICIAL_PREFIX):]:
-            return path[len(OFFICIAL_PREFIX):]
-        return path
+        return familiar_name(self.domain, self.path)
 
     def _suffix(self) -> str:
         out = ""
