@@ -157,6 +157,10 @@ class ContainerState(msgspec.Struct, rename="pascal"):
     restart_count: int = 0
     #: True once ``docker rm`` (or AutoRemove) has begun: the container is going
     removal_in_progress: bool = False
+    #: stopped or killed through the API: restart policies leave it alone
+    manually_stopped: bool = False
+    #: seconds the restart policy waited last time (its backoff)
+    restart_delay: float = 0.0
 
     @property
     def running(self) -> bool:

@@ -23,6 +23,7 @@ from ketch.containers.merge import command_of, merge_image_config
 from ketch.containers.model import Container, CreateRequest, HostConfig
 from ketch.containers.names import random_name, validate_name
 from ketch.containers.ps import ContainerFilter
+from ketch.containers.restart import next_delay, restart_on_daemon_start, should_restart
 from ketch.containers.top import run_ps
 from ketch.errors import Conflict, InvalidArgument, KetchError, NotFound, NotModified
 from ketch.events import EventBus
@@ -162,8 +163,13 @@ class ContainerService:
                 raise Conflict("container is marked for removal and cannot be started")
             if container.state.status == "paused":
                 raise Conflict("cannot start a paused container, try unpause instead")
+            if container.state.status == "restarting":
+                raise NotModified("container is already running")
             if container.state.running:
                 raise NotModified("container is already running")
+            container.state.manually_stopped = False
+            container.state.restart_count = 0
+            container.state.restart_delay = 0.0
             await self._start_locked(container)
 
     async def _start_locked(self, container: Container) -> None:
@@ -252,23 +258,69 @@ class ContainerService:
         if container.host_config.auto_remove:
             with contextlib.suppress(KetchError):
                 await self.remove(container_id, force=True)
+        elif should_restart(container.host_config.restart_policy, exit_info.exit_code,
+                            container.state.restart_count, container.state.manually_stopped):
+            await self._schedule_restart(container)
+
+    async def _schedule_restart(self, container: Container) -> None:
+        state = container.state
+        ran_for = (state.finished_at_ns - state.started_at_ns) / 1e9
+        state.restart_delay = next_delay(state.restart_delay, ran_for)
+        state.status = "restarting"
+        state.restart_count += 1
+        self._save(container)
+        task = asyncio.get_running_loop().create_task(
+            self._restart_later(container.id, state.restart_delay))
+        self._monitors[container.id] = task
+
+    async def _restart_later(self, container_id: str, delay: float) -> None:
+        await asyncio.sleep(delay)
+        async with self.lock(container_id):
+            container = self.table.get(container_id)
+            if container is None or container.state.status != "restarting":
+                return  # removed, or stopped during the backoff
+            self._monitors.pop(container_id, None)
+            try:
+                await self._start_locked(container)
+            except KetchError as exc:
+                log.warning("restarting %s failed: %s", container.short_id, exc.message)
+
+    def _cancel_restart(self, container: Container) -> bool:
+        """Stop a pending policy restart (docker stop/kill/rm during the backoff)."""
+        if container.state.status != "restarting":
+            return False
+        task = self._monitors.pop(container.id, None)
+        if task is not None:
+            task.cancel()
+        container.state.status = "exited"
+        container.state.manually_stopped = True
+        self._save(container)
+        return True
 
     # -- stop / kill / restart / pause ----------------------------------------------
     async def kill(self, ref: str, signal: str | int = "SIGKILL") -> None:
         number = parse_signal(signal) if signal != "" else int(signals.SIGKILL)
         container = self.get(ref)
-        if not container.state.running:
+        if self._cancel_restart(container) or not container.state.running:
             raise Conflict(f"cannot kill container: {ref}: container {container.id} "
                            "is not running")
+        self._mark_manually_stopped(container)
         await self.runtime.kill(container.id, number)
         self.emit(container, "kill", signal=str(number))
 
     async def stop(self, ref: str, timeout: int | None = None,
                    signal: str | None = None) -> None:
         container = self.get(ref)
+        if self._cancel_restart(container):
+            return
         if not container.state.running:
             raise NotModified("container is already stopped")
+        self._mark_manually_stopped(container)
         await self._stop(container, timeout, signal)
+
+    def _mark_manually_stopped(self, container: Container) -> None:
+        container.state.manually_stopped = True
+        self._save(container)
 
     async def _stop(self, container: Container, timeout: int | None,
                     signal: str | None) -> None:
@@ -298,11 +350,14 @@ class ContainerService:
     async def restart(self, ref: str, timeout: int | None = None,
                       signal: str | None = None) -> None:
         container = self.get(ref)
+        self._cancel_restart(container)
         if container.state.running:
+            self._mark_manually_stopped(container)
             await self._stop(container, timeout, signal)
         async with self.lock(container.id):
             container = self.get(container.id)
             if not container.state.running:
+                container.state.manually_stopped = False
                 await self._start_locked(container)
         self.emit(container, "restart")
 
@@ -433,6 +488,8 @@ class ContainerService:
 
     async def remove(self, ref: str, force: bool = False, volumes: bool = False) -> None:
         container = self.get(ref)
+        if force:
+            self._cancel_restart(container)
         if container.state.running and not force:
             if container.state.status == "paused":
                 raise Conflict(
@@ -538,6 +595,11 @@ class ContainerService:
                 await self.bundles.destroy(container)
                 self.table.delete(container.id)
                 continue
+            if container.state.status == "restarting" or (
+                    not container.state.running and restart_on_daemon_start(
+                        container.host_config.restart_policy, container.state.manually_stopped)):
+                await self._start_at_daemon_start(container)
+                continue
             if not container.state.running:
                 continue
             try:
@@ -554,6 +616,14 @@ class ContainerService:
                 self._save(container)
             log.info("re-adopted container %s (pid %d)", container.short_id, state.pid)
             self._monitor(container.id)
+
+    async def _start_at_daemon_start(self, container: Container) -> None:
+        async with self.lock(container.id):
+            try:
+                await self._start_locked(container)
+            except KetchError as exc:
+                log.warning("starting %s (restart policy) failed: %s", container.short_id,
+                            exc.message)
 
     async def close(self) -> None:
         """Stop watching (containers keep running: they outlive the daemon)."""
