@@ -22,7 +22,8 @@ from ketch.errors import InvalidArgument
 
 
 def render(message: Message) -> dict[str, Any]:
-    """One message of Docker's JSON stream (``progressDetail`` is ``{}`` when none)."""
+    """One message of Docker's JSON stream (layer lines without progress get
+    ``progressDetail: {}``, as Docker's daemon sends them)."""
     if message.aux is not None:
         return {"progressDetail": {}, "aux": message.aux}
     body: dict[str, Any] = {"status": message.status}
@@ -30,11 +31,17 @@ def render(message: Message) -> dict[str, Any]:
         detail = {"current": message.current, "total": message.total or 0}
         body["progressDetail"] = detail
         body["progress"] = _progress_bar(message.current, message.total or 0)
-    else:
+    elif _is_layer(message.id):
+        # Only layer lines carry it: clients draw any message with a
+        # progressDetail as a line they will overwrite.
         body["progressDetail"] = {}
     if message.id:
         body["id"] = message.id
     return body
+
+
+def _is_layer(ident: str) -> bool:
+    return len(ident) == 12 and all(c in "0123456789abcdef" for c in ident)
 
 
 def _progress_bar(current: int, total: int) -> str:

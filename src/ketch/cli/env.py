@@ -32,6 +32,8 @@ class Env:
         self._client: Client | None = None
         #: The command name as typed ("images", "ls", "list"): some messages depend on it.
         self.called_as = ""
+        #: ``--config``: the directory of config.json (None: $KETCH_CONFIG or ~/.ketch).
+        self.config_dir: str | None = None
 
     @property
     def client(self) -> Client:

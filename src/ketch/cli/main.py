@@ -44,6 +44,10 @@ _TOP: dict[str, _Entry] = {
     "save": ("images", "spec_save", "run_save", None),
     "load": ("images", "spec_load", "run_load", None),
     "import": ("images", "spec_import", "run_import", None),
+    "pull": ("registry", "spec_pull", "run_pull", None),
+    "push": ("registry", "spec_push", "run_push", None),
+    "login": ("registry", "spec_login", "run_login", None),
+    "logout": ("registry", "spec_logout", "run_logout", None),
     "attach": ("run", "spec_attach", "run_attach", None),
     "create": ("run", "spec_create", "run_create", None),
     "exec": ("run", "spec_exec", "run_exec", None),
@@ -72,6 +76,8 @@ _GROUPS: dict[str, tuple[str, dict[str, _Entry], dict[str, str]]] = {
             "load": _TOP["load"],
             "ls": ("images", "spec_images", "run_images", "ls [OPTIONS] [REPOSITORY[:TAG]]"),
             "prune": ("images", "spec_prune", "run_prune", None),
+            "pull": _TOP["pull"],
+            "push": _TOP["push"],
             "rm": ("images", "spec_rmi", "run_rmi", "rm [OPTIONS] IMAGE [IMAGE...]"),
             "save": _TOP["save"],
             "tag": _TOP["tag"],
@@ -126,6 +132,10 @@ _SHORT = {
     "save": "Save one or more images to a tar archive (streamed to STDOUT by default)",
     "load": "Load an image from a tar archive or STDIN",
     "import": "Import the contents from a tarball to create a filesystem image",
+    "pull": "Download an image from a registry",
+    "push": "Upload an image to a registry",
+    "login": "Authenticate to a registry",
+    "logout": "Log out from a registry",
     "attach": "Attach local standard input, output, and error streams to a running container",
     "create": "Create a new container",
     "exec": "Execute a command in a running container",
@@ -318,6 +328,7 @@ def _run(argv: list[str], env: Env) -> int:
                          "Specify only one -H")
     env.host = hosts[0] if hosts else env.host
     env.debug = parsed["debug"] or env.debug
+    env.config_dir = parsed["config"] or env.config_dir
     if not parsed.args:
         raise HelpRequested(_root_help(), True)
     path, entry, rest, typed = _lookup(parsed.args)

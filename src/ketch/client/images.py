@@ -113,3 +113,14 @@ class ImagesAPI:
         params = {"fromImage": name, "tag": tag or None, "platform": platform.lower() or None}
         return self.client.stream_json("POST", "/images/create", params=params,
                                        headers={"X-Registry-Auth": registry_auth})
+
+    def push(self, name: str, tag: str = "", *,
+             registry_auth: str = "e30=") -> Iterator[dict[str, Any]]:
+        """``POST /images/{name}/push?tag=``: the push's JSON message stream.
+
+        ``name`` is the familiar repository name and ``tag`` empty to push every tag
+        (``-a``), as the Go client sends them.
+        """
+        return self.client.stream_json("POST", f"/images/{name}/push",
+                                       params={"tag": tag or None},
+                                       headers={"X-Registry-Auth": registry_auth})

@@ -47,3 +47,12 @@ class SystemAPI:
         params = {"since": since, "until": until, "filters": encode_filters(filters)}
         resp = self.client.request("GET", "/events", params=params)
         return resp.iter_json()
+
+    def login(self, auth: Mapping[str, str]) -> dict[str, Any]:
+        """``POST /auth``: the daemon checks the credentials against the registry.
+
+        Answers ``{"Status": "Login Succeeded", "IdentityToken": ...}``; wrong
+        credentials raise ``Unauthorized`` with the daemon's message.
+        """
+        result: dict[str, Any] = self.client.post_json("/auth", body=dict(auth)) or {}
+        return result

@@ -124,18 +124,16 @@ def _check_tty(env: Env, attach_stdin: bool, tty: bool) -> None:
 
 
 def pull_image(env: Env, image: str, platform: str, quiet: bool) -> None:
-    """Pull through the daemon, progress on stderr as docker shows it."""
-    from ketch.cli import jsonmessage
+    """Pull through the daemon with the stored credentials of the image's registry,
+    progress on stderr as docker shows it."""
+    from ketch.cli.commands.registry import registry_auth, show_stream
     from ketch.cli.reference import parse_normalized_named
 
     ref = parse_normalized_named(image)
     messages = env.client.images.pull(ref.name, ref.digest or ref.tag or "latest",
-                                      platform=platform)
-    if quiet:
-        for _ in messages:
-            pass
-        return
-    jsonmessage.display(messages, env.stderr, env.stderr.isatty())
+                                      platform=platform,
+                                      registry_auth=registry_auth(env, ref.domain))
+    show_stream(env, messages, quiet, to_stderr=True)
 
 
 class _CidFile:
