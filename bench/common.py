@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import shutil
 import statistics
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO / "tests") not in sys.path:
     sys.path.insert(0, str(REPO / "tests"))
 
-from support.engines import Engine  # noqa: E402
+from support.engines import Engine, EngineSet  # noqa: E402
 
 
 def timed(action: Callable[[], object], runs: int,
@@ -60,3 +63,27 @@ def print_table(title: str, ours: dict[str, float], theirs: dict[str, float]) ->
     for key, value in ours.items():
         ratio = value / theirs[key] if theirs[key] else float("nan")
         print(f"{key:42} {value:>10.3f} {theirs[key]:>10.3f} {ratio:>7.2f}")
+
+
+@contextmanager
+def engine_session() -> Iterator[tuple[Path, EngineSet, list[str]]]:
+    """A temp root and the engines started in it; on exit every engine is
+    stopped (problems appended to the yielded list) and the root removed."""
+    root = Path(tempfile.mkdtemp(prefix="kb-", dir="/tmp"))
+    engines = EngineSet(root)
+    problems: list[str] = []
+    try:
+        yield root, engines, problems
+    finally:
+        problems.extend(engines.stop_all())
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def finish(title: str, ours: dict[str, float], theirs: dict[str, float],
+           problems: list[str]) -> int:
+    """Print the table; exit status 1 when an engine did not stop cleanly."""
+    print_table(title, ours, theirs)
+    if problems:
+        print("engines did not stop cleanly:", *problems, sep="\n")
+        return 1
+    return 0

@@ -21,14 +21,12 @@ Both daemons run at the same time on their own data roots; containers use
 from __future__ import annotations
 
 import concurrent.futures
-import os
-import tempfile
 import time
 from pathlib import Path
 
-from common import daemon_pids, print_table, pss_kib, rss_kib, timed
+from common import daemon_pids, engine_session, finish, pss_kib, rss_kib, timed
 from support.dockercli import docker
-from support.engines import Engine, EngineSet
+from support.engines import Engine
 from support.images import build_offline_images, import_offline_images
 
 PARALLEL = 50
@@ -90,25 +88,16 @@ def measure(engine: Engine) -> dict[str, float]:
 
 
 def main() -> int:
-    root = Path(tempfile.mkdtemp(prefix="kb-", dir="/tmp"))
-    engines = EngineSet(root)
-    try:
+    with engine_session() as (root, engines, problems):
         images = build_offline_images(root / "images")
         ketch = engines.ketchd()
         import_offline_images(ketch.env, images)
         ours = measure(ketch)
-        engines.stop_all()
+        problems.extend(engines.stop_all())  # one engine at a time: memory readings
         reference = engines.dockerd()
         import_offline_images(reference.env, images)
         theirs = measure(reference)
-    finally:
-        problems = engines.stop_all()
-        os.system(f"rm -rf {root}")
-    print_table("measure", ours, theirs)
-    if problems:
-        print("engines did not stop cleanly:", *problems, sep="\n")
-        return 1
-    return 0
+    return finish("measure", ours, theirs, problems)
 
 
 if __name__ == "__main__":

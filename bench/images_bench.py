@@ -9,12 +9,11 @@ figure is the median of several runs; the ratio is ketch / Docker (below
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
-from common import daemon_pids, print_table, rss_kib, timed
+from common import daemon_pids, engine_session, finish, rss_kib, timed
 from support.dockercli import docker
-from support.engines import Engine, EngineSet
+from support.engines import Engine
 from support.images import build_offline_images
 
 
@@ -67,9 +66,7 @@ def measure(engine: Engine, images_dir: Path, big: Path, workdir: Path) -> dict[
 
 
 def main() -> int:
-    root = Path(tempfile.mkdtemp(prefix="kb-", dir="/tmp"))
-    engines = EngineSet(root)
-    try:
+    with engine_session() as (root, engines, problems):
         images_dir = root / "images"
         build_offline_images(images_dir)
         ketch = engines.ketchd()
@@ -79,14 +76,7 @@ def main() -> int:
         big = _big_archive(reference, work, images_dir / "busybox.tar")
         ours = measure(ketch, images_dir, big, work)
         theirs = measure(reference, images_dir, big, work)
-    finally:
-        problems = engines.stop_all()
-        os.system(f"rm -rf {root}")
-    print_table("operation (seconds unless noted)", ours, theirs)
-    if problems:
-        print("engines did not stop cleanly:", *problems, sep="\n")
-        return 1
-    return 0
+    return finish("operation (seconds unless noted)", ours, theirs, problems)
 
 
 if __name__ == "__main__":
