@@ -120,3 +120,13 @@ def test_bad_parameters(engine: Any) -> None:
         assert response.status == 400 and "choose at least one stream" in response.text
     finally:
         docker(engine.env, "rm", "-f", "sig").ok()
+
+
+def test_exec_of_missing_or_unexecutable_binary(engine: Any) -> None:
+    docker(engine.env, "run", "-d", "--name", "execfail", "busybox", "sleep", "60").ok()
+    try:
+        result = docker(engine.env, "exec", "execfail", "nosuch").fails(127)
+        assert "executable file not found" in result.stdout + result.stderr
+        docker(engine.env, "exec", "execfail", "/etc/passwd").fails(126)
+    finally:
+        docker(engine.env, "rm", "-f", "execfail").ok()

@@ -18,7 +18,7 @@ import msgspec
 
 from ketch.containers.bundle import BundleBuilder
 from ketch.containers.model import Container
-from ketch.containers.service import ContainerService
+from ketch.containers.service import ContainerService, start_failure_exit_code
 from ketch.errors import Conflict, InvalidArgument, KetchError, NotFound
 from ketch.runtime.base import ExecOptions, ProcessIO
 
@@ -121,8 +121,8 @@ class ExecService:
             console_size=(size[0], size[1]) if size else None, attach=not start.detach)
         try:
             handle = await self.runtime.exec(container.id, options)
-        except KetchError:
-            session.exit_code = 126
+        except KetchError as exc:
+            session.exit_code = start_failure_exit_code(exc.message, default=126)
             session.done.set()
             raise
         session.pid, session.running = handle.pid, True

@@ -42,6 +42,16 @@ LOG_DRIVERS = ("", "json-file", "k8s-file", "local")
 RESTART_POLICIES = ("", "no", "always", "unless-stopped", "on-failure")
 
 
+def start_failure_exit_code(message: str, default: int) -> int:
+    """The shell's codes for a process that could not start, as Docker reports
+    them: 127 not found, 126 not executable."""
+    if "executable file not found" in message or "no such file or directory" in message:
+        return 127
+    if "permission denied" in message:
+        return 126
+    return default
+
+
 def parse_signal(value: str | int) -> int:
     """Signal names with or without SIG, or numbers (Docker accepts all three)."""
     if isinstance(value, int) or value.isdigit():
@@ -197,11 +207,8 @@ class ContainerService:
         with contextlib.suppress(KetchError):
             await self.bundles.release(container)
         message = exc.message
-        code = 127 if ("executable file not found" in message or
-                       "no such file or directory" in message) else \
-            126 if "permission denied" in message else 128
         container.state.status = "exited" if container.state.started_at_ns else "created"
-        container.state.exit_code = code
+        container.state.exit_code = start_failure_exit_code(message, default=128)
         container.state.error = message
         container.state.finished_at_ns = time.time_ns()
         self._save(container)
