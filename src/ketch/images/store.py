@@ -17,16 +17,18 @@ image are *leased*, so a concurrent ``rmi`` does not collect them.
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
-from ketch.content import ContentStore
+from ketch.content import ContentStore, Ingest
 from ketch.errors import InvalidArgument
+from ketch.layers.extract import ExtractResult
 from ketch.layers.store import LayerStore
 from ketch.oci.chain import chain_ids
 from ketch.oci.image import ImageConfig, decode_config
@@ -119,22 +121,34 @@ class ImageStore:
         self, chain_id: str, diff_id: str, parent: str | None, index: int,
         open_layer: LayerOpener,
     ) -> LayerRow:
-        if not self.content.exists(diff_id):
-            def store_blob() -> None:
-                with open_layer(index) as source:
-                    try:
-                        self.content.put_stream(source, expected=diff_id)
-                    except InvalidArgument as exc:
-                        raise InvalidArgument(f"layer {index + 1}: {exc.message}") from None
-            await asyncio.to_thread(store_blob)
         if self.layers.exists(chain_id):
             self.layers.remove(chain_id)  # a leftover without a row: redo it
-        blob = self.content.path(diff_id)
-        result = await asyncio.to_thread(self.layers.create, chain_id, blob)
+        if self.content.exists(diff_id):
+            blob = self.content.path(diff_id)
+            result = await asyncio.to_thread(self.layers.create, chain_id, blob)
+        else:
+            result = await asyncio.to_thread(self._store_and_unpack, chain_id, diff_id, index,
+                                             open_layer)
         row = LayerRow(chain_id=chain_id, diff_id=diff_id, parent=parent, size=result.size)
         with self.meta.db.transaction() as conn:
             self.meta.insert_layer(conn, row)
         return row
+
+    def _store_and_unpack(self, chain_id: str, diff_id: str, index: int,
+                          open_layer: LayerOpener) -> ExtractResult:
+        """One pass over the layer: each chunk goes to the blob being hashed and
+        to the unpacking child, which work in parallel. The unpacked snapshot
+        is only kept once the content proved to be ``diff_id``; until then it
+        has no layer row, so nothing can use it."""
+        with open_layer(index) as source, self.content.writer(expected=diff_id) as ingest:
+            result = self.layers.create(chain_id, cast(BinaryIO, _Tee(source, ingest)))
+            ingest.copy_from(source)  # anything after the tar's end-of-archive
+            try:
+                ingest.commit()
+            except InvalidArgument as exc:
+                self.layers.remove(chain_id)
+                raise InvalidArgument(f"layer {index + 1}: {exc.message}") from None
+        return result
 
     def put_config(self, raw: bytes) -> tuple[str, ImageConfig]:
         config = decode_config(raw)
@@ -252,6 +266,23 @@ def _depth(row: LayerRow, by_id: dict[str, LayerRow]) -> int:
         depth += 1
         parent = by_id[parent].parent
     return depth
+
+
+class _Tee(io.RawIOBase):
+    """Reads from ``source`` and writes what it read into ``sink`` too."""
+
+    def __init__(self, source: BinaryIO, sink: Ingest) -> None:
+        self._source = source
+        self._sink = sink
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1, /) -> bytes:
+        chunk = self._source.read(size)
+        if chunk:
+            self._sink.write(chunk)
+        return chunk
 
 
 @dataclass
