@@ -81,11 +81,13 @@ def test_tcp_host_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_registry_settings_from_daemon_json(make_ketchd: Any) -> None:
-    engine = make_ketchd(config={"insecure-registries": ["10.0.0.0/8"],
+    engine = make_ketchd(config={"insecure-registries": ["10.0.0.0/8", "myreg:5000"],
                                  "registry-mirrors": ["https://mirror.invalid"],
                                  "max-concurrent-downloads": 2})
-    info = engine.request("GET", "/_ping")
-    assert info.status == 200
+    registry = engine.request("GET", "/info").json()["RegistryConfig"]
+    assert "10.0.0.0/8" in registry["InsecureRegistryCIDRs"]
+    assert registry["Mirrors"] == ["https://mirror.invalid/"]
+    assert registry["IndexConfigs"]["docker.io"]["Mirrors"] == ["https://mirror.invalid/"]
 
 
 def test_bad_registry_setting(tmp_path: Path) -> None:
@@ -94,3 +96,13 @@ def test_bad_registry_setting(tmp_path: Path) -> None:
     result = _run_ketchd("--config-file", str(config), "--data-root", str(tmp_path / "d"))
     assert result.returncode == 1
     assert "max-concurrent-downloads" in result.stderr
+
+
+def test_docker_info_shows_registry_settings(make_ketchd: Any) -> None:
+    from support.dockercli import docker
+
+    engine = make_ketchd(config={"insecure-registries": ["myreg:5000"],
+                                 "registry-mirrors": ["https://mirror.invalid"]})
+    out = docker(engine.env, "info").ok().stdout
+    assert "Insecure Registries:" in out and "myreg:5000" in out
+    assert "Registry Mirrors:" in out and "https://mirror.invalid/" in out

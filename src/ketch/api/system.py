@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import os
 import time
@@ -16,6 +17,7 @@ from ketch.api.keys import SERVICES
 from ketch.api.params import query_filters, query_list, query_str
 from ketch.api.streams import json_response
 from ketch.api.version import API_VERSION, MIN_API_VERSION, at_least
+from ketch.distribution.service import RegistrySettings
 from ketch.errors import InvalidArgument
 from ketch.events import Event, EventFilter
 from ketch.system import BUILD_TIME, ENGINE_VERSION, PYTHON_VERSION, host_facts
@@ -84,14 +86,7 @@ async def info(request: web.Request) -> web.Response:
         "KernelVersion": facts.kernel_version, "OperatingSystem": facts.operating_system,
         "OSVersion": facts.os_version, "OSType": "linux", "Architecture": facts.machine,
         "IndexServerAddress": "https://index.docker.io/v1/",
-        "RegistryConfig": {
-            "AllowNondistributableArtifactsCIDRs": None,
-            "AllowNondistributableArtifactsHostnames": None,
-            "InsecureRegistryCIDRs": ["::1/128", "127.0.0.0/8"],
-            "IndexConfigs": {"docker.io": {"Name": "docker.io", "Mirrors": [], "Secure": True,
-                                           "Official": True}},
-            "Mirrors": None,
-        },
+        "RegistryConfig": _registry_config(services.distribution.settings),
         "NCPU": facts.ncpu, "MemTotal": facts.mem_total, "GenericResources": None,
         "DockerRootDir": str(services.data_root), "HttpProxy": "", "HttpsProxy": "",
         "NoProxy": "", "Name": facts.hostname, "Labels": [], "ExperimentalBuild": False,
@@ -106,6 +101,24 @@ async def info(request: web.Request) -> web.Response:
         "Containerd": None,
     }
     return json_response(body)
+
+
+def _registry_config(settings: RegistrySettings) -> dict[str, Any]:
+    """Docker's shape: insecure CIDRs (loopback always), one index entry per
+    insecure host name, and the Docker Hub mirrors."""
+    cidrs = ["::1/128", "127.0.0.0/8"]
+    mirrors = [m.rstrip("/") + "/" for m in settings.registry_mirrors]
+    indexes: dict[str, Any] = {"docker.io": {"Name": "docker.io", "Mirrors": mirrors,
+                                             "Secure": True, "Official": True}}
+    for entry in settings.insecure_registries:
+        try:
+            cidrs.append(str(ipaddress.ip_network(entry, strict=False)))
+        except ValueError:
+            indexes[entry] = {"Name": entry, "Mirrors": [], "Secure": False, "Official": False}
+    return {"AllowNondistributableArtifactsCIDRs": None,
+            "AllowNondistributableArtifactsHostnames": None,
+            "InsecureRegistryCIDRs": cidrs, "IndexConfigs": indexes,
+            "Mirrors": mirrors or None}
 
 
 def _open_fds() -> int:
