@@ -50,6 +50,29 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX containers_by_image ON containers(image_id);
     """,
+    # 3: volumes and networks; each record is the object's JSON.
+    """
+    CREATE TABLE volumes (
+        name        TEXT PRIMARY KEY,
+        driver      TEXT NOT NULL,
+        anonymous   INTEGER NOT NULL DEFAULT 0,
+        created_ns  INTEGER NOT NULL,
+        record      BLOB NOT NULL
+    );
+    CREATE TABLE networks (
+        id          TEXT PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE,
+        created_ns  INTEGER NOT NULL,
+        record      BLOB NOT NULL
+    );
+    CREATE TABLE endpoints (
+        network_id   TEXT NOT NULL REFERENCES networks(id),
+        container_id TEXT NOT NULL,
+        record       BLOB NOT NULL,
+        PRIMARY KEY (network_id, container_id)
+    );
+    CREATE INDEX endpoints_by_container ON endpoints(container_id);
+    """,
 ]
 
 

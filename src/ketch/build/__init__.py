@@ -1,0 +1,1 @@
+"""Image builds: the Dockerfile parser, the build context and the classic builder."""
