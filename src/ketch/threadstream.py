@@ -4,6 +4,8 @@ async byte iterator, with back-pressure so a slow client bounds memory."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import io
 import queue
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -76,3 +78,96 @@ async def stream_from_thread(produce: Callable[[Any], None]) -> AsyncIterator[by
                 chunks.get_nowait()
             except queue.Empty:
                 await asyncio.sleep(0.01)
+
+
+class AsyncPipe(io.RawIOBase):
+    """Bytes written by coroutines on the event loop, read by a blocking thread.
+
+    The writer side (:meth:`write`, :meth:`finish`, :meth:`fail`) runs on the
+    loop and waits, without blocking the loop, while ``max_chunks`` chunks
+    are queued; the reader side is a raw binary file for code that wants one
+    (a decompressor, a tar reader) in a worker thread. If the reader closes
+    the pipe early (it failed or has all it wants), further writes raise
+    BrokenPipeError so the producer stops.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, max_chunks: int = 16) -> None:
+        super().__init__()
+        self._loop = loop
+        self._chunks: queue.Queue[Any] = queue.Queue(maxsize=max_chunks)
+        self._space = asyncio.Event()
+        self._abandoned = False
+        self._current = memoryview(b"")
+        self._ended = False
+        self._error: BaseException | None = None
+        #: set while the writer waits for room, so the reader only wakes the
+        #: loop when someone is waiting (not once per chunk)
+        self._writer_waiting = False
+
+    # -- writer side (event loop) ---------------------------------------------
+    async def write_async(self, data: bytes) -> None:
+        while True:
+            if self._abandoned:
+                raise BrokenPipeError("the reader of the pipe has gone")
+            try:
+                self._chunks.put_nowait(data)
+                return
+            except queue.Full:
+                self._space.clear()
+                self._writer_waiting = True
+                try:
+                    if not self._chunks.full():
+                        continue
+                    await self._space.wait()
+                finally:
+                    self._writer_waiting = False
+
+    async def finish(self) -> None:
+        """End of data: the reader sees EOF after the queued chunks."""
+        await self._put_marker(_DONE)
+
+    async def fail(self, exc: BaseException) -> None:
+        """The reader gets ``exc`` after the queued chunks instead of EOF."""
+        await self._put_marker(exc)
+
+    async def _put_marker(self, marker: Any) -> None:
+        with contextlib.suppress(BrokenPipeError):
+            await self.write_async(marker)
+
+    # -- reader side (worker thread) ------------------------------------------
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._current:
+            if self._error is not None:
+                raise self._error
+            if self._ended:
+                return 0
+            item = self._chunks.get()
+            if self._writer_waiting:
+                self._loop.call_soon_threadsafe(self._space.set)
+            if item is _DONE:
+                self._ended = True
+                return 0
+            if isinstance(item, BaseException):
+                self._error = item
+                raise item
+            self._current = memoryview(item)
+        count = min(len(buffer), len(self._current))
+        buffer[:count] = self._current[:count]
+        self._current = self._current[count:]
+        return count
+
+    def close(self) -> None:
+        """Reader is done: wake and refuse the writer, drop what is queued."""
+        if not self._abandoned:
+            self._abandoned = True
+            while True:
+                try:
+                    self._chunks.get_nowait()
+                except queue.Empty:
+                    break
+            with contextlib.suppress(RuntimeError):  # loop already closed
+                self._loop.call_soon_threadsafe(self._space.set)
+        super().close()

@@ -10,12 +10,11 @@ and resumed with ``Range`` when the connection breaks.
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import aiohttp
 from yarl import URL
@@ -43,6 +42,8 @@ _CHUNK = 1 << 16
 RESUME_ATTEMPTS = 5
 
 ProgressFn = Callable[[int], None]
+#: Receives a downloaded blob's bytes in order (it may wait: back-pressure).
+BlobSink = Callable[[bytes], Awaitable[None]]
 
 
 class RegistryError(KetchError):
@@ -66,6 +67,11 @@ def _error_text(body: bytes, status: int) -> tuple[str, str]:
     except (ValueError, KeyError, IndexError, TypeError, AttributeError):
         text = body.decode("utf-8", "replace").strip()[:200]
         return "", text or f"HTTP {status}"
+
+
+def layer_verification_failed(digest: str) -> InvalidArgument:
+    """Docker's words for a blob whose bytes do not hash to its digest."""
+    return InvalidArgument(f"filesystem layer verification failed for digest {digest}")
 
 
 def registry_error(status: int, body: bytes, what: str) -> KetchError:
@@ -271,20 +277,27 @@ class RegistryClient:
         """A small blob (a config), verified, resumed like any download."""
         if size > limit:
             raise InvalidArgument(f"blob {digest} is larger than {limit} bytes")
-        sink = io.BytesIO()
-        await self.download_blob(repo, digest, size, sink, lambda _: None)
-        return sink.getvalue()
+        parts: list[bytes] = []
+
+        async def collect(chunk: bytes) -> None:
+            parts.append(chunk)
+
+        await self.download_blob(repo, digest, size, collect, lambda _: None)
+        return b"".join(parts)
 
     async def download_blob(
-        self, repo: str, digest: str, size: int, sink: IO[bytes], progress: ProgressFn,
+        self, repo: str, digest: str, size: int, sink: BlobSink, progress: ProgressFn,
+        *, verify: bool = True,
     ) -> None:
-        """Stream a blob into ``sink`` (seekable, empty), verifying its digest.
+        """Stream a blob into ``sink``, each byte once and in order.
 
         A broken connection resumes from the bytes already received with a
         ``Range`` request; a registry that answers 200 instead of 206 sends
-        everything again, so the sink is rewound.
+        everything again, and the bytes already received are skipped. The
+        digest is checked at the end unless ``verify`` is false (the caller
+        hashes what it reads, off the event loop).
         """
-        hasher = new_hasher(algorithm_of(digest))
+        hasher = new_hasher(algorithm_of(digest)) if verify else None
         received = 0
         failures = 0
         while True:
@@ -295,18 +308,21 @@ class RegistryClient:
                     if response.status >= 400 and response.status != 416:
                         raise registry_error(response.status, await response.read(),
                                              f"blob {digest}")
-                    if received and response.status != 206:
-                        sink.seek(0)
-                        sink.truncate()
-                        hasher, received = new_hasher(algorithm_of(digest)), 0
+                    skip = received if received and response.status != 206 else 0
                     async for chunk in response.content.iter_chunked(_CHUNK):
-                        sink.write(chunk)
-                        hasher.update(chunk)
+                        if skip:
+                            dropped = min(skip, len(chunk))
+                            chunk, skip = chunk[dropped:], skip - dropped
+                            if not chunk:
+                                continue
                         received += len(chunk)
-                        progress(received)
                         if size and received > size:
                             raise InvalidArgument(
                                 f"blob {digest} is larger than its descriptor says ({size})")
+                        if hasher is not None:
+                            hasher.update(chunk)
+                        await sink(chunk)
+                        progress(received)
                 if size and received < size:
                     raise aiohttp.ClientPayloadError(
                         f"short read: {received} of {size} bytes")
@@ -319,10 +335,8 @@ class RegistryClient:
                 log.info("download of %s interrupted at %d bytes (%s); resuming",
                          digest, received, exc)
                 await asyncio.sleep(min(0.2 * failures, 2.0))
-        found = f"{algorithm_of(digest)}:{hasher.hexdigest()}"
-        if found != digest:
-            raise InvalidArgument(
-                f"filesystem layer verification failed for digest {digest}")
+        if hasher is not None and f"{algorithm_of(digest)}:{hasher.hexdigest()}" != digest:
+            raise layer_verification_failed(digest)
 
     async def blob_exists(self, repo: str, digest: str) -> int | None:
         """The blob's size if the repository has it, else None."""

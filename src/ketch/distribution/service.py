@@ -202,7 +202,7 @@ class DistributionService:
 
         async def work(emit: Emit) -> None:
             nonlocal image_id
-            puller = Puller(self.images, client, ref, ref.path, self.tmp_dir, self.cache,
+            puller = Puller(self.images, client, ref, ref.path, self.cache,
                             self.settings.max_concurrent_downloads)
             image_id = await puller.pull(resolved, emit)
 

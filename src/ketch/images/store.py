@@ -78,6 +78,9 @@ class ImageStore:
                    if chain_id not in used and (row := self.meta.layer(chain_id)) is not None]
         orphans.sort(key=lambda row: len(self.layer_chain(row.chain_id)), reverse=True)
         self._remove_layers(orphans)
+        for chain_id in lease.chain_ids - used:  # unpacked, but never given a row
+            if self.meta.layer(chain_id) is None:
+                self.layers.remove(chain_id)
         for digest in lease.blobs | {row.diff_id for row in orphans}:
             self.discard_blob_if_unused(digest)
 
@@ -90,6 +93,15 @@ class ImageStore:
 
     def _leased_blobs(self) -> set[str]:
         return {row.diff_id for c in self._leases if (row := self.meta.layer(c)) is not None}
+
+    def chain_lock(self, chain_id: str) -> asyncio.Lock:
+        """The lock that serialises adding the layer ``chain_id``.
+
+        Held from "is it there?" until its row is inserted, so that two
+        operations adding the same layer do not both unpack it, and neither
+        removes the other's snapshot as a leftover.
+        """
+        return self._layer_locks.setdefault(chain_id, asyncio.Lock())
 
     async def ensure_layers(
         self, diff_ids: list[str], open_layer: LayerOpener, lease: Lease,
@@ -105,8 +117,7 @@ class ImageStore:
                                                         strict=True)):
             self.hold(lease, [chain_id])
             lease.blobs.add(diff_id)
-            lock = self._layer_locks.setdefault(chain_id, asyncio.Lock())
-            async with lock:
+            async with self.chain_lock(chain_id):
                 row = self.meta.layer(chain_id)
                 existed = row is not None
                 if row is None:
@@ -121,33 +132,50 @@ class ImageStore:
         self, chain_id: str, diff_id: str, parent: str | None, index: int,
         open_layer: LayerOpener,
     ) -> LayerRow:
-        if self.layers.exists(chain_id):
-            self.layers.remove(chain_id)  # a leftover without a row: redo it
         if self.content.exists(diff_id):
+            if self.layers.exists(chain_id):
+                self.layers.remove(chain_id)  # a leftover without a row: redo it
             blob = self.content.path(diff_id)
             result = await asyncio.to_thread(self.layers.create, chain_id, blob)
         else:
-            result = await asyncio.to_thread(self._store_and_unpack, chain_id, diff_id, index,
-                                             open_layer)
-        row = LayerRow(chain_id=chain_id, diff_id=diff_id, parent=parent, size=result.size)
+            def unpack() -> ExtractResult:
+                with open_layer(index) as source:
+                    return self.store_and_unpack(chain_id, diff_id, source, f"layer {index + 1}")
+            result = await asyncio.to_thread(unpack)
+        return self.register_layer(chain_id, diff_id, parent, result.size)
+
+    def register_layer(self, chain_id: str, diff_id: str, parent: str | None,
+                       size: int) -> LayerRow:
+        """Insert the row of a layer whose blob and snapshot are in place.
+
+        Call with the chain's lock held and the parent's row present.
+        """
+        row = LayerRow(chain_id=chain_id, diff_id=diff_id, parent=parent, size=size)
         with self.meta.db.transaction() as conn:
             self.meta.insert_layer(conn, row)
         return row
 
-    def _store_and_unpack(self, chain_id: str, diff_id: str, index: int,
-                          open_layer: LayerOpener) -> ExtractResult:
-        """One pass over the layer: each chunk goes to the blob being hashed and
-        to the unpacking child, which work in parallel. The unpacked snapshot
-        is only kept once the content proved to be ``diff_id``; until then it
-        has no layer row, so nothing can use it."""
-        with open_layer(index) as source, self.content.writer(expected=diff_id) as ingest:
+    def store_and_unpack(self, chain_id: str, diff_id: str, source: BinaryIO,
+                         what: str) -> ExtractResult:
+        """Store the uncompressed layer tar ``source`` as blob ``diff_id`` and
+        unpack it as snapshot ``chain_id``, in one pass: each chunk goes to the
+        blob being hashed and to the unpacking child, which work in parallel.
+
+        The snapshot is only kept once the content proved to be ``diff_id``;
+        even then it has no layer row until :meth:`register_layer`, so nothing
+        can use it before. Blocks: call from a worker thread, with the chain's
+        lock held and ``chain_id`` leased. ``what`` names the layer in errors.
+        """
+        if self.layers.exists(chain_id):
+            self.layers.remove(chain_id)  # a leftover without a row: redo it
+        with self.content.writer(expected=diff_id) as ingest:
             result = self.layers.create(chain_id, cast(BinaryIO, _Tee(source, ingest)))
             ingest.copy_from(source)  # anything after the tar's end-of-archive
             try:
                 ingest.commit()
             except InvalidArgument as exc:
                 self.layers.remove(chain_id)
-                raise InvalidArgument(f"layer {index + 1}: {exc.message}") from None
+                raise InvalidArgument(f"{what}: {exc.message}") from None
         return result
 
     def put_config(self, raw: bytes) -> tuple[str, ImageConfig]:

@@ -44,7 +44,7 @@ from tarfile import (  # type: ignore[attr-defined]  # real since 3.2, absent fr
     EmptyHeaderError,
     EOFHeaderError,
 )
-from typing import Self
+from typing import IO, Self, cast
 
 EXIT_BAD_ARCHIVE = 2
 EXIT_HOST_FAILURE = 3
@@ -64,6 +64,8 @@ HOST_ERRNOS = frozenset(
 )
 
 CHUNK = 1 << 20
+READ_AHEAD = 1 << 16
+SPLICE_MAX = 1 << 30
 MAX_WARNINGS = 20
 
 
@@ -128,10 +130,92 @@ def nanoseconds(member: tarfile.TarInfo) -> int:
     return int(member.mtime * 1_000_000_000)
 
 
+class ForwardReader:
+    """The tar stream on a file descriptor, as a file tarfile can "seek" forward in.
+
+    tarfile's random-access mode only ever moves forward over a layer (to
+    the next header, or past data it was not asked for), so a read-ahead
+    buffer and discarding reads are enough, and regular file contents can
+    bypass Python entirely: :meth:`copy_to` moves them from the pipe to the
+    file with splice(2) (copy_file_range(2) when stdin is a file), with no
+    copy through user space.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buffer = bytearray()
+        self.offset = 0  # stream position of buffer[0]
+        self.from_pipe = stat.S_ISFIFO(os.fstat(fd).st_mode)
+
+    def _fill(self, wanted: int) -> None:
+        while len(self.buffer) < wanted:
+            chunk = os.read(self.fd, max(READ_AHEAD, wanted - len(self.buffer)))
+            if not chunk:
+                return
+            self.buffer += chunk
+
+    def peek(self, size: int = 1) -> bytes:
+        self._fill(size)
+        return bytes(self.buffer[:size])
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            rest = bytearray(self.buffer)
+            while chunk := os.read(self.fd, CHUNK):
+                rest += chunk
+            self.offset += len(rest)
+            self.buffer.clear()
+            return bytes(rest)
+        self._fill(size)
+        data = bytes(self.buffer[:size])
+        del self.buffer[:size]
+        self.offset += len(data)
+        return data
+
+    def tell(self) -> int:
+        return self.offset
+
+    def seek(self, position: int, whence: int = 0) -> int:
+        if whence == 1:
+            position += self.offset
+        elif whence != 0:
+            raise io.UnsupportedOperation("the layer stream can only move forward")
+        if position < self.offset:
+            raise io.UnsupportedOperation("the layer stream can only move forward")
+        while self.offset < position:
+            if not self.read(min(position - self.offset, CHUNK)):
+                break
+        return self.offset
+
+    def copy_to(self, out: int, size: int) -> int:
+        """Move ``size`` bytes of the stream into the file ``out``; the count moved."""
+        moved = 0
+        if self.buffer:
+            head = memoryview(self.buffer)[:size]
+            while head:
+                written = os.write(out, head)
+                head = head[written:]
+                moved += written
+            del head
+            del self.buffer[:moved]
+        while moved < size:
+            count = size - moved
+            if self.from_pipe:
+                step = os.splice(self.fd, out, min(count, SPLICE_MAX))
+            else:
+                step = os.copy_file_range(self.fd, out, count)
+            if step == 0:
+                break
+            moved += step
+        self.offset += moved
+        return moved
+
+
 class Unpacker:
     """Applies tar entries to the current root (the chroot'ed layer dir)."""
 
-    def __init__(self) -> None:
+    def __init__(self, stream: ForwardReader) -> None:
+        self.stream = stream
         self.size = 0
         self.entries = 0
         self.warnings: list[str] = []
@@ -143,17 +227,18 @@ class Unpacker:
         if len(self.warnings) < MAX_WARNINGS:
             self.warnings.append(message)
 
-    def run(self, stream: io.BufferedReader[io.FileIO]) -> None:
-        if not stream.peek(1):
+    def run(self) -> None:
+        if not self.stream.peek(1):
             return  # an empty stream is an empty layer, as in Docker
-        with tarfile.open(fileobj=stream, mode="r|", tarinfo=StrictTarInfo,
-                          encoding="utf-8", errors="surrogateescape") as tf:
+        with tarfile.TarFile(fileobj=cast(IO[bytes], self.stream), mode="r",
+                             tarinfo=StrictTarInfo, encoding="utf-8",
+                             errors="surrogateescape") as tf:
             while True:
                 member = tf.next()
                 if member is None:
                     break
-                # Stream mode keeps every header in tf.members; a layer can
-                # have hundreds of thousands of entries and we never look back.
+                # tarfile keeps every header in tf.members; a layer can have
+                # hundreds of thousands of entries and we never look back.
                 tf.members.clear()  # type: ignore[attr-defined]  # real, not in typeshed
                 self.entries += 1
                 self.apply(tf, member)
@@ -260,16 +345,12 @@ class Unpacker:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC,
                      0o600)
         try:
-            data = tf.extractfile(member)
-            if data is None:
-                raise BadArchive(f"entry {show(path)} has no data")
-            while True:
-                chunk = data.read(CHUNK)
-                if not chunk:
-                    break
-                view = memoryview(chunk)
-                while view:
-                    view = view[os.write(fd, view):]
+            if member.sparse is not None:  # GNU sparse: tarfile maps the holes
+                self.copy_sparse(tf, member, fd, path)
+            else:
+                self.stream.seek(member.offset_data)
+                if self.stream.copy_to(fd, member.size) != member.size:
+                    raise tarfile.ReadError("unexpected end of data")
             # chown clears setuid bits and file capabilities, so it goes
             # first, then the mode, then xattrs (security.capability).
             os.fchown(fd, member.uid, member.gid)
@@ -278,6 +359,16 @@ class Unpacker:
             os.utime(fd, ns=(mtime, mtime))
         finally:
             os.close(fd)
+
+    @staticmethod
+    def copy_sparse(tf: tarfile.TarFile, member: tarfile.TarInfo, fd: int, path: bytes) -> None:
+        data = tf.extractfile(member)
+        if data is None:
+            raise BadArchive(f"entry {show(path)} has no data")
+        while chunk := data.read(CHUNK):
+            view = memoryview(chunk)
+            while view:
+                view = view[os.write(fd, view):]
 
     @staticmethod
     def hard_link(member: tarfile.TarInfo, path: bytes) -> None:
@@ -348,7 +439,7 @@ def main(argv: list[str]) -> int:
     if len(argv) != 2:
         sys.stderr.write("usage: _unpack_child.py TARGET\n")
         return EXIT_HOST_FAILURE
-    stream = io.BufferedReader(io.FileIO(0, "rb", closefd=False), buffer_size=1 << 16)
+    stream = ForwardReader(0)
     try:
         os.chroot(argv[1])
         os.chdir("/")
@@ -356,9 +447,9 @@ def main(argv: list[str]) -> int:
     except OSError as e:
         sys.stderr.write(f"cannot enter layer directory {argv[1]}: {e.strerror}\n")
         return EXIT_HOST_FAILURE
-    unpacker = Unpacker()
+    unpacker = Unpacker(stream)
     try:
-        unpacker.run(stream)
+        unpacker.run()
         # Read what follows the end-of-archive marker so the writer sees
         # the whole stream consumed (it may be hashing it as it feeds us).
         while stream.read(CHUNK):

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import bz2
 import enum
-import gzip
 import io
 import lzma
 import zlib
@@ -204,8 +203,8 @@ def open_decompressed(fileobj: IO[bytes]) -> BinaryIO:
     close_inner: Callable[[], None]
     # The decompressor objects below are closed by _Checked.close().
     if kind is Compression.GZIP:
-        gz = gzip.GzipFile(fileobj=replay, mode="rb")
-        inner, close_inner, errors = gz, gz.close, (*errors, zlib.error)
+        gz = _GzipMembers(replay)
+        inner, close_inner, errors = gz, replay.close, (*errors, zlib.error)
     elif kind is Compression.BZIP2:
         bz = bz2.BZ2File(replay, mode="rb")
         inner, close_inner = bz, bz.close
@@ -220,6 +219,52 @@ def open_decompressed(fileobj: IO[bytes]) -> BinaryIO:
         zs = _ZstdFrames(replay, zstandard)
         inner, close_inner, errors = zs, replay.close, (*errors, zstandard.ZstdError)
     return io.BufferedReader(_Checked(inner, kind, errors, close_inner), buffer_size=1 << 16)
+
+
+class _GzipMembers:
+    """Inflates a stream of concatenated gzip members.
+
+    zlib does the whole member format in C (header, deflate, CRC-32 and
+    length check) when asked for ``wbits=31``; the gzip module would parse
+    the header and compute the CRC in Python-driven steps, about twice the
+    CPU per megabyte. Output is bounded per call with ``max_length``.
+    """
+
+    _READ = 1 << 20
+
+    def __init__(self, source: IO[bytes]) -> None:
+        self._source = source
+        self._member = zlib.decompressobj(31)
+        self._in_member = False
+        self._pending = b""
+
+    def read(self, size: int = -1, /) -> bytes:
+        limit = size if size > 0 else self._READ
+        while True:
+            if not self._pending:
+                if self._member.unconsumed_tail:
+                    self._pending = self._member.unconsumed_tail
+                else:
+                    self._pending = self._source.read(self._READ)
+                    if not self._pending:
+                        if self._in_member:
+                            raise EOFError("compressed stream ends inside a member (truncated)")
+                        return b""
+            if self._member.eof:  # a new member starts here
+                if not self._pending.strip(b"\x00"):
+                    self._pending = b""  # zero padding after the last member, as gzip allows
+                    continue
+                self._member = zlib.decompressobj(31)
+            self._in_member = True
+            data, self._pending = self._pending, b""
+            output = self._member.decompress(data, limit)
+            if self._member.eof:
+                self._in_member = False
+                self._pending = self._member.unused_data
+            elif self._member.unconsumed_tail:
+                self._pending = b""
+            if output:
+                return output
 
 
 class _ZstdFrames:
