@@ -12,6 +12,7 @@ from ketch.containers.logs import LogService
 from ketch.containers.service import ContainerService
 from ketch.distribution.service import DistributionService
 from ketch.events import EventBus
+from ketch.images.commit import ImageCommitter
 from ketch.images.service import ImageService
 from ketch.images.transfer import ImageTransfer
 
@@ -20,6 +21,8 @@ from ketch.images.transfer import ImageTransfer
 class Services:
     images: ImageService
     transfer: ImageTransfer
+    #: new images from a parent plus a diff (commit, build steps)
+    committer: ImageCommitter
     events: EventBus
     containers: ContainerService
     execs: ExecService

@@ -18,6 +18,7 @@ from ketch.content import ContentStore
 from ketch.daemon.config import DaemonConfig
 from ketch.distribution.service import DistributionService, RegistrySettings
 from ketch.events import EventBus
+from ketch.images.commit import ImageCommitter
 from ketch.images.service import ImageService
 from ketch.images.store import ImageStore
 from ketch.images.transfer import ImageTransfer
@@ -69,6 +70,7 @@ def build_engine(config: DaemonConfig) -> Engine:
     containers = ContainerService(ContainerTable(db), images, runtime, bundles, events)
     services = Services(
         images=images, transfer=ImageTransfer(images, tmp_dir), events=events,
+        committer=ImageCommitter(images, tmp_dir),
         containers=containers, execs=ExecService(containers, bundles),
         logs=LogService(containers, K8sFileLogs()),
         distribution=DistributionService(
