@@ -165,7 +165,7 @@ def _unpack(head: bytes, body: BinaryIO, root: Path) -> None:
     replay = io.BufferedReader(_Replay(head, body), buffer_size=1 << 16)
     try:
         with open_decompressed(replay) as stream:
-            extract_layer(stream, root)
+            extract_layer(stream, root, whiteouts=False)
     except InvalidArgument as e:
         detail = e.message.removeprefix("invalid layer archive: ")
         detail = detail.replace(" layer stream", " stream")

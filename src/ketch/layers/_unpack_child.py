@@ -214,8 +214,10 @@ class ForwardReader:
 class Unpacker:
     """Applies tar entries to the current root (the chroot'ed layer dir)."""
 
-    def __init__(self, stream: ForwardReader) -> None:
+    def __init__(self, stream: ForwardReader, whiteouts: bool = True) -> None:
         self.stream = stream
+        #: False for plain trees (build contexts, COPY): ``.wh.`` names are files
+        self.whiteouts = whiteouts
         self.size = 0
         self.entries = 0
         self.warnings: list[str] = []
@@ -249,7 +251,9 @@ class Unpacker:
         base = posixpath.basename(path)
         top = path.split(b"/", 1)[0]
 
-        if top.startswith(WHITEOUT_META_PREFIX) and top != WHITEOUT_OPAQUE:
+        if not self.whiteouts:
+            pass
+        elif top.startswith(WHITEOUT_META_PREFIX) and top != WHITEOUT_OPAQUE:
             # aufs metadata at the root: keep only the hard-link targets,
             # which later entries may link to; the dir goes at the end.
             if top != AUFS_LINK_DIR or not member.isreg():
@@ -436,8 +440,8 @@ class Unpacker:
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        sys.stderr.write("usage: _unpack_child.py TARGET\n")
+    if len(argv) not in (2, 3) or argv[2:] not in ([], ["--plain"]):
+        sys.stderr.write("usage: _unpack_child.py TARGET [--plain]\n")
         return EXIT_HOST_FAILURE
     stream = ForwardReader(0)
     try:
@@ -447,7 +451,7 @@ def main(argv: list[str]) -> int:
     except OSError as e:
         sys.stderr.write(f"cannot enter layer directory {argv[1]}: {e.strerror}\n")
         return EXIT_HOST_FAILURE
-    unpacker = Unpacker(stream)
+    unpacker = Unpacker(stream, whiteouts=argv[2:] != ["--plain"])
     try:
         unpacker.run()
         # Read what follows the end-of-archive marker so the writer sees

@@ -45,8 +45,12 @@ class ExtractResult:
     warnings: tuple[str, ...] = ()
 
 
-def extract_layer(source: Path | BinaryIO, target: Path) -> ExtractResult:
+def extract_layer(source: Path | BinaryIO, target: Path, *,
+                  whiteouts: bool = True) -> ExtractResult:
     """Unpack the uncompressed layer tar *source* into the directory *target*.
+
+    With ``whiteouts=False`` the tar is a plain tree (a build context, the
+    files of a COPY): ``.wh.`` names are ordinary files, not deletions.
 
     *source* is a path to a tar file or a binary stream positioned at the
     start of the tar; a stream is read to its end (so a caller hashing it as
@@ -64,10 +68,10 @@ def extract_layer(source: Path | BinaryIO, target: Path) -> ExtractResult:
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         if isinstance(source, Path):
             with source.open("rb") as tar:
-                proc = _spawn(target, tar, out, err)
+                proc = _spawn(target, tar, out, err, whiteouts)
                 status = _wait(proc)
         else:
-            proc = _spawn(target, subprocess.PIPE, out, err)
+            proc = _spawn(target, subprocess.PIPE, out, err, whiteouts)
             status = _feed(proc, source)
         return _result(status, out, err)
 
@@ -83,7 +87,7 @@ def _wait(proc: subprocess.Popen[bytes]) -> int:
 
 
 def _spawn(target: Path, stdin: IO[bytes] | int, out: IO[bytes],
-           err: IO[bytes]) -> subprocess.Popen[bytes]:
+           err: IO[bytes], whiteouts: bool) -> subprocess.Popen[bytes]:
     """Start the chroot'ed unpacker on *target*.
 
     ``-I -S`` keep the child to the interpreter's own standard library (no
@@ -94,7 +98,8 @@ def _spawn(target: Path, stdin: IO[bytes] | int, out: IO[bytes],
     """
     try:
         return subprocess.Popen(
-            [sys.executable, "-I", "-S", str(_CHILD), os.fspath(target)],
+            [sys.executable, "-I", "-S", str(_CHILD), os.fspath(target),
+             *([] if whiteouts else ["--plain"])],
             stdin=stdin, stdout=out, stderr=err, cwd=target, env={}, close_fds=True,
         )
     except OSError as e:
