@@ -22,7 +22,8 @@ IMAGES := .cache/images
 # on their own sockets, ports and data roots. A policy-rc.d keeps apt from
 # starting them as system services while they are installed.
 APT_PACKAGES := python3 python3-venv busybox-static runc conmon gcc libc6-dev \
-	tmux docker.io containerd skopeo iptables docker-registry curl
+	tmux docker.io containerd skopeo iptables docker-registry curl \
+	containernetworking-plugins iproute2
 
 # Where `make demo` runs its daemon (the engine's defaults).
 KETCH_SOCK ?= /run/ketch.sock
@@ -80,6 +81,7 @@ test: deps lint
 bench: deps
 	$(PY) bench/images_bench.py
 	$(PY) bench/containers_bench.py
+	$(PY) bench/build_bench.py
 
 demo: deps images
 	scripts/demo

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from ketch.api import containers, distribution, execs, images, system
+from ketch.api import build, containers, distribution, execs, images, system
 from ketch.api.errors import Handler, error_middleware, json_error
 from ketch.api.keys import SERVICES, Services
 from ketch.api.version import API_VERSION, check_version
@@ -15,7 +15,7 @@ from ketch.errors import KetchError
 from ketch.system import ENGINE_VERSION
 
 VERSION_PREFIX = r"/v{version:[0-9]+\.[0-9]+}"
-ROUTE_MODULES = (system, images, containers, execs, distribution)
+ROUTE_MODULES = (system, images, containers, execs, distribution, build)
 
 
 @web.middleware

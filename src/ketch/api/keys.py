@@ -7,6 +7,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from ketch.build.builder import Builder
 from ketch.containers.execs import ExecService
 from ketch.containers.logs import LogService
 from ketch.containers.service import ContainerService
@@ -23,6 +24,8 @@ class Services:
     transfer: ImageTransfer
     #: new images from a parent plus a diff (commit, build steps)
     committer: ImageCommitter
+    #: the classic builder (POST /build)
+    builder: Builder
     events: EventBus
     containers: ContainerService
     execs: ExecService

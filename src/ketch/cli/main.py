@@ -33,6 +33,7 @@ _Entry = tuple[str, str, str, str | None]
 
 _TOP: dict[str, _Entry] = {
     "version": ("system", "spec_version", "run_version", None),
+    "build": ("build", "spec_build", "run_build", None),
     "info": ("system", "spec_info", "run_info", None),
     "events": ("system", "spec_events", "run_events", None),
     "images": ("images", "spec_images", "run_images",
@@ -67,9 +68,18 @@ _TOP: dict[str, _Entry] = {
 }
 
 _GROUPS: dict[str, tuple[str, dict[str, _Entry], dict[str, str]]] = {
+    "builder": (
+        "Manage builds",
+        {
+            "build": _TOP["build"],
+            "prune": ("build", "spec_builder_prune", "run_builder_prune", None),
+        },
+        {},
+    ),
     "image": (
         "Manage images",
         {
+            "build": _TOP["build"],
             "history": _TOP["history"],
             "import": _TOP["import"],
             "inspect": ("images", "spec_image_inspect", "run_image_inspect", None),
@@ -121,6 +131,7 @@ _GROUPS: dict[str, tuple[str, dict[str, _Entry], dict[str, str]]] = {
 }
 
 _SHORT = {
+    "build": "Build an image from a Dockerfile",
     "version": "Show the ketch version information",
     "info": "Display system-wide information",
     "events": "Get real time events from the server",
@@ -156,6 +167,7 @@ _SHORT = {
 }
 
 _GROUP_SHORT = {
+    ("builder", "prune"): "Remove build cache",
     ("image", "inspect"): "Display detailed information on one or more images",
     ("image", "ls"): "List images",
     ("image", "prune"): "Remove unused images",

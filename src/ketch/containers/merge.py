@@ -56,8 +56,13 @@ def merge_image_config(user: ContainerConfig, image: dict[str, Any]) -> Containe
 
 
 def command_of(config: ContainerConfig) -> tuple[str, list[str]]:
-    """The process path and arguments: Entrypoint + Cmd."""
-    argv = [*(config.entrypoint or []), *(config.cmd or [])]
+    """The process path and arguments: Entrypoint + Cmd.
+
+    ``Entrypoint: [""]`` (``--entrypoint ""``, a build's RUN) is how a client
+    says "not the image's entrypoint": it contributes nothing to argv.
+    """
+    entrypoint = [] if config.entrypoint == [""] else (config.entrypoint or [])
+    argv = [*entrypoint, *(config.cmd or [])]
     if not argv:
         raise InvalidArgument("No command specified")
     return argv[0], argv[1:]

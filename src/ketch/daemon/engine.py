@@ -10,6 +10,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ketch.api.keys import Services
+from ketch.build.builder import Builder
+from ketch.build.cache import BuildCache
+from ketch.build.workspace import Workspace
 from ketch.containers.execs import ExecService
 from ketch.containers.local_bundle import LocalBundles
 from ketch.containers.logs import K8sFileLogs, LogService
@@ -68,9 +71,12 @@ def build_engine(config: DaemonConfig) -> Engine:
     bundles = LocalBundles(data_root / "containers", layers)
     runtime = ConmonRuntime(config.exec_root / "runtime")
     containers = ContainerService(ContainerTable(db), images, runtime, bundles, events)
+    committer = ImageCommitter(images, tmp_dir)
+    builder = Builder(images, Workspace(containers, bundles.rootfs, layers, committer),
+                      BuildCache(db), tmp_dir)
     services = Services(
         images=images, transfer=ImageTransfer(images, tmp_dir), events=events,
-        committer=ImageCommitter(images, tmp_dir),
+        committer=committer, builder=builder,
         containers=containers, execs=ExecService(containers, bundles),
         logs=LogService(containers, K8sFileLogs()),
         distribution=DistributionService(

@@ -73,6 +73,18 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX endpoints_by_container ON endpoints(container_id);
     """,
+    # 4: the classic builder's cache: (parent image, step key) -> image made by that step.
+    """
+    CREATE TABLE build_cache (
+        parent_id     TEXT NOT NULL,          -- '' for a step on scratch
+        step_key      TEXT NOT NULL,          -- digest of the step's run config
+        image_id      TEXT NOT NULL,
+        created_ns    INTEGER NOT NULL,
+        last_used_ns  INTEGER NOT NULL,
+        PRIMARY KEY (parent_id, step_key)
+    );
+    CREATE INDEX build_cache_by_image ON build_cache(image_id);
+    """,
 ]
 
 
