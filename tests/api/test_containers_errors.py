@@ -41,7 +41,7 @@ def test_unknown_image(engine: Any) -> None:
 
 @pytest.mark.parametrize("host_config, field", [
     ({"Memory": "lots"}, "$.HostConfig.Memory"),
-    ({"NetworkMode": "mynet"}, "NetworkMode"),
+    ({"NetworkMode": "container:"}, "invalid network mode"),
     ({"RestartPolicy": {"Name": "sometimes"}}, "RestartPolicy"),
     ({"LogConfig": {"Type": "splunk"}}, "LogConfig"),
     ({"LogConfig": {"Type": "json-file", "Config": {"max-size": "huge"}}}, "max-size"),

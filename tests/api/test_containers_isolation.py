@@ -51,10 +51,17 @@ def test_hostname_is_the_short_id(engine: Any) -> None:
         docker(engine.env, "rm", "-f", cid).ok()
 
 
-def test_network_is_loopback_only(engine: Any) -> None:
-    out = _run(engine, "cat", "/proc/net/dev")
-    interfaces = [line.split(":")[0].strip() for line in out.splitlines()[2:]]
-    assert interfaces == ["lo"]
+def _interfaces(out: str) -> list[str]:
+    return [line.split(":")[0].strip() for line in out.splitlines()[2:]]
+
+
+def test_network_is_private(engine: Any) -> None:
+    """Loopback and the container's own end of the default bridge (none with the
+    reference's --bridge=none), never the host's interfaces."""
+    assert _interfaces(_run(engine, "cat", "/proc/net/dev")) in (["lo"], ["lo", "eth0"])
+    none = docker(engine.env, "run", "--rm", "--network", "none", "busybox",
+                  "cat", "/proc/net/dev").ok().stdout
+    assert _interfaces(none) == ["lo"]
     host = docker(engine.env, "run", "--rm", "--network", "host", "busybox",
                   "cat", "/proc/net/dev").ok().stdout
     assert len(host.splitlines()) > 3  # the host's interfaces

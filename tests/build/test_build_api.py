@@ -4,6 +4,7 @@ the same Dockerfiles on Docker 20.10: same outputs, same image configs."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,9 +33,21 @@ CMD ["echo hello"]
 """
 
 
+TAGS = ("built:1", "cached:1", "staged:1", "cmp:1")
+
+
 @pytest.fixture(scope="module")
-def ketch_busybox(ketchd: Engine, offline_images: OfflineImages) -> None:
-    import_offline_images(ketchd.env, offline_images, ("busybox",))
+def ketch_busybox(ketchd: Engine, offline_images: OfflineImages) -> Iterator[None]:
+    """busybox on the shared ketchd; afterwards the engine is left as found."""
+    imported = docker(ketchd.env, "image", "inspect", "busybox:latest").returncode != 0
+    if imported:
+        import_offline_images(ketchd.env, offline_images, ("busybox",))
+    yield
+    docker(ketchd.env, "rmi", *TAGS)  # takes the untagged intermediate parents along
+    docker(ketchd.env, "container", "prune", "-f")  # a failed RUN's container stays
+    docker(ketchd.env, "image", "prune", "-f").ok()
+    if imported:
+        docker(ketchd.env, "rmi", "busybox:latest").ok()
 
 
 def _context(tmp_path: Path, dockerfile: str) -> Path:
@@ -91,7 +104,7 @@ def test_second_build_is_all_cache_and_one_change_rebuilds_from_there(
 
 def test_failing_run_exit_code_and_message(ketchd: Engine, tmp_path: Path) -> None:
     ctx = _context(tmp_path, "FROM busybox\nRUN exit 3\n")
-    result = _build(ketchd, str(ctx))
+    result = _build(ketchd, "--force-rm", str(ctx))  # leave no failed container behind
     assert result.returncode == 3
     assert "The command '/bin/sh -c exit 3' returned a non-zero code: 3" in result.stderr
 
@@ -135,6 +148,11 @@ def test_image_config_and_history_equal_docker_20_10(
     for engine in (ketchd, refdocker):
         result = _build(engine, "--build-arg", "V=2", "-t", "cmp:1", str(ctx))
         assert result.returncode == 0, result.describe()
-    ours, theirs = _summary(ketchd, "cmp:1"), _summary(refdocker, "cmp:1")
+    try:
+        ours, theirs = _summary(ketchd, "cmp:1"), _summary(refdocker, "cmp:1")
+    finally:
+        # The reference engine is shared: remove the image and its
+        # intermediate parents (rmi takes untagged parents along).
+        docker(refdocker.env, "rmi", "cmp:1").ok()
     assert ours["config"] == theirs["config"]
     assert ours["history"][:-1] == theirs["history"][:-1]  # the base image's own line differs

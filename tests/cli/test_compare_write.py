@@ -230,15 +230,28 @@ def test_import_makes_the_same_image(runner: Runner, rootfs_tar: Path) -> None:
 
 
 def test_prune_matches_docker(runner: Runner, victim_archive: Path,
-                              standard_archive: Path) -> None:
+                              standard_archive: Path, tmp_path: Path) -> None:
+    # The engine is shared: images other tests put there (busybox for the
+    # container tests) are saved first and restored by every reset and at
+    # the end, so both CLIs prune the same set and later tests find theirs.
+    present = runner.docker("images", "--format", "{{.Repository}}:{{.Tag}}").ok().stdout
+    others = [ref for ref in present.split()
+              if not ref.startswith("ketchtest/") and "<none>" not in ref]
+    archives = [standard_archive, victim_archive]
+    if others:
+        archives.append(tmp_path / "others.tar")
+        runner.docker("save", "-o", str(archives[-1]), *others).ok()
     # The daemon deletes in map order (random): compare the lines as sets.
-    reset = loader(runner, standard_archive, victim_archive)
-    for args, data in ((["-f"], None), (["--force", "--filter", "until=1h"], None),
-                       (["-f", "--filter", "label=nosuch"], None), (["-a", "-f"], None),
-                       ([], "n\n"), ([], ""), ([], "y\n"), (["-a"], "Y\n"),
-                       (["-f", "--filter", "bogus=1"], None)):
-        docker, ketch = twice(runner, reset, "image", "prune", *args, input=data)
-        assert_same(docker, ketch, normalize=all_sorted)
+    reset = loader(runner, *archives)
+    try:
+        for args, data in ((["-f"], None), (["--force", "--filter", "until=1h"], None),
+                           (["-f", "--filter", "label=nosuch"], None), (["-a", "-f"], None),
+                           ([], "n\n"), ([], ""), ([], "y\n"), (["-a"], "Y\n"),
+                           (["-f", "--filter", "bogus=1"], None)):
+            docker, ketch = twice(runner, reset, "image", "prune", *args, input=data)
+            assert_same(docker, ketch, normalize=all_sorted)
+    finally:
+        reset()
 
 
 def test_events_between_two_times_match_docker(runner: Runner) -> None:

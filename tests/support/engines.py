@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-from . import leaks, unixhttp
+from . import leaks, netstate, unixhttp
 from .dockercli import docker_cli_env
 
 REPO = Path(__file__).resolve().parents[2]
@@ -104,6 +104,12 @@ class Engine:
         """
 
     # -- state -------------------------------------------------------------
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The daemon.json it runs with."""
+        loaded: dict[str, Any] = json.loads(self.config_file.read_text())
+        return loaded
 
     @property
     def running(self) -> bool:
@@ -255,8 +261,21 @@ class Engine:
 
 
 class Ketchd(Engine):
+    """ketchd with networking of its own: a default bridge device, iptables chain
+    prefix and address pool no other daemon on the machine uses (``config`` may
+    override them, e.g. ``{"bridge": "none"}``). Its bridges and rules are
+    removed once it stops with no container left running."""
+
     kind = "ketchd"
     program = KETCHD_BIN
+
+    def __init__(self, root: Path, *, config: Mapping[str, Any] | None = None,
+                 **kw: Any) -> None:
+        super().__init__(root, config={**netstate.daemon_settings(), **(config or {})}, **kw)
+
+    def _after_exit(self, crashed: bool = False) -> None:
+        if not crashed:
+            netstate.remove_host_state(self.data_root, self.exec_root, self.config_file)
 
     def argv(self) -> list[str]:
         return [

@@ -133,7 +133,7 @@ async def build(request: web.Request) -> web.StreamResponse:
 
         return await json_stream(request, with_pull_progress())
     finally:
-        await asyncio.to_thread(context.close)
+        services.builder.discard(context)
 
 
 async def prune(request: web.Request) -> web.Response:

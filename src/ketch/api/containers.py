@@ -15,6 +15,7 @@ from ketch.api.params import query_bool, query_filters, query_int, query_str
 from ketch.api.stdio import parse_detach_keys, pump
 from ketch.api.streams import json_response
 from ketch.containers.model import Container, CreateRequest
+from ketch.containers.networking import ContainerNetworking
 from ketch.containers.ps import status_text
 from ketch.errors import InvalidArgument
 from ketch.timeutil import format_ns, format_ns_fixed, parse_timestamp_ns
@@ -29,24 +30,6 @@ def _time(ns: int) -> str:
 
 def _network_mode(container: Container) -> str:
     return container.host_config.network_mode or "default"
-
-
-def _network_settings(container: Container) -> dict[str, Any]:
-    mode = _network_mode(container)
-    name = "none" if mode in ("default", "bridge", "none") else mode
-    return {
-        "Bridge": "", "SandboxID": "", "SandboxKey": "", "Ports": {}, "HairpinMode": False,
-        "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
-        "SecondaryIPAddresses": None, "SecondaryIPv6Addresses": None, "EndpointID": "",
-        "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": "",
-        "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "",
-        "Networks": {name: {
-            "IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "",
-            "DriverOpts": None, "NetworkID": "", "EndpointID": "", "Gateway": "",
-            "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0, "DNSNames": None,
-        }},
-    }
 
 
 def container_inspect(request: web.Request, container: Container) -> dict[str, Any]:
@@ -74,7 +57,7 @@ def container_inspect(request: web.Request, container: Container) -> dict[str, A
         "GraphDriver": {"Name": "overlay2", "Data": None},
         "Mounts": [],
         "Config": msgspec.to_builtins(container.config),
-        "NetworkSettings": _network_settings(container),
+        "NetworkSettings": services.containers.networking.settings(container),
     }
     return body
 
@@ -85,18 +68,22 @@ def _command_line(container: Container) -> str:
     return " ".join([container.path, *args])
 
 
-def container_summary(container: Container, now_ns: int) -> dict[str, Any]:
+def container_summary(container: Container, now_ns: int,
+                      networking: ContainerNetworking | None = None) -> dict[str, Any]:
+    """One item of ``GET /containers/json``; *networking* fills Ports and Networks."""
     state = container.state
     return {
         "Id": container.id, "Names": ["/" + container.name],
         "Image": container.config.image, "ImageID": container.image_id,
         "Command": _command_line(container),
-        "Created": container.created_ns // 1_000_000_000, "Ports": [],
+        "Created": container.created_ns // 1_000_000_000,
+        "Ports": networking.port_summaries(container) if networking else [],
         "Labels": container.config.labels or {},
         "State": "removing" if state.removal_in_progress else state.status,
         "Status": status_text(container, now_ns),
         "HostConfig": {"NetworkMode": _network_mode(container)},
-        "NetworkSettings": {"Networks": _network_settings(container)["Networks"]},
+        "NetworkSettings": {"Networks": networking.networks_view(container)
+                            if networking else {}},
         "Mounts": [],
     }
 
@@ -121,7 +108,8 @@ async def list_containers(request: web.Request) -> web.Response:
         all_=query_bool(request, "all"), limit=query_int(request, "limit", -1) or -1,
         filters=query_filters(request), latest=query_bool(request, "latest"))
     now = time.time_ns()
-    summaries = [container_summary(c, now) for c in containers]
+    networking = request.app[SERVICES].containers.networking
+    summaries = [container_summary(c, now, networking) for c in containers]
     if query_bool(request, "size"):
         services = request.app[SERVICES]
         for summary, container in zip(summaries, containers, strict=True):

@@ -16,6 +16,7 @@ from ketch.events import EventBus
 from ketch.images.commit import ImageCommitter
 from ketch.images.service import ImageService
 from ketch.images.transfer import ImageTransfer
+from ketch.networks.service import NetworkService
 
 
 @dataclass
@@ -32,6 +33,8 @@ class Services:
     logs: LogService
     #: pull, push, login check and remote inspect (the registry client)
     distribution: DistributionService
+    #: networks, endpoints, published ports, embedded DNS
+    networks: NetworkService
     #: where request bodies (archives, tarballs) are spooled before use
     tmp_dir: Path
     data_root: Path

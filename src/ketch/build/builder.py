@@ -91,6 +91,7 @@ from ketch.images.commit import ChildImage
 from ketch.images.service import ImageService
 from ketch.oci.digest import short_id
 from ketch.oci.reference import Reference, parse_with_default_tag
+from ketch.trash import Trash
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +152,12 @@ class Builder:
         self.workspace = workspace
         self.cache = cache
         self.tmp_dir = tmp_dir
+        #: contexts and downloads are deleted after the response, not before
+        self.trash = Trash(tmp_dir / "trash")
+
+    def discard(self, context: BuildContext) -> None:
+        """Let go of a finished build's context (deleted in the background)."""
+        self.trash.discard(context.root)
 
     def parse(self, context: BuildContext) -> Dockerfile:
         return parse_dockerfile(context.dockerfile_text, name=context.dockerfile_name)
@@ -277,7 +284,7 @@ class _Build:
             await self.b.workspace.remove(container)
         self.leftover.clear()
         if self.downloads is not None:
-            await asyncio.to_thread(_rmtree, self.downloads)
+            self.b.trash.discard(self.downloads)
 
     # -- stages --------------------------------------------------------------------
     async def build_stage(self, stage: Stage, last: bool) -> StageState:
@@ -743,11 +750,6 @@ def _check_signal(signal: str) -> None:
 
 def _go_list(items: list[str]) -> str:
     return "[" + " ".join(items) + "]"
-
-
-def _rmtree(path: Path) -> None:
-    import shutil
-    shutil.rmtree(path, ignore_errors=True)
 
 
 __all__ = ["PROXY_ARGS", "BuildOptions", "Builder"]

@@ -116,12 +116,28 @@ def nano_cpus(value: str) -> int:
 
 
 def validate_network(value: str) -> dict[str, Any]:
-    """``--network NAME`` (the advanced ``name=...,alias=...`` syntax is not supported)."""
-    import re
+    """``--network NAME`` or the advanced ``name=NAME,alias=A,ip=...`` form."""
+    from ketch.cli.netopts import network_option
 
-    if re.search(r"\w+=\w+(,\w+=\w+)*", value):
-        raise ValueError("the advanced --network syntax is not supported yet")
-    return {"Target": value}
+    return network_option(value)
+
+
+def validate_dns(value: str) -> str:
+    from ketch.cli.netopts import validate_ip
+
+    return validate_ip(value)
+
+
+def validate_dns_search(value: str) -> str:
+    from ketch.cli.netopts import validate_dns_search as check
+
+    return check(value)
+
+
+def validate_extra_host(value: str) -> str:
+    from ketch.cli.netopts import validate_extra_host as check
+
+    return check(value)
 
 
 # --- the flags ------------------------------------------------------------------------
@@ -140,21 +156,28 @@ def container_flags() -> list[Flag]:
         Flag("cpus", "Number of CPUs", kind="string", typename="decimal", convert=nano_cpus),
         Flag("cpuset-cpus", "CPUs in which to allow execution (0-3, 0,1)", kind="string"),
         Flag("cpuset-mems", "MEMs in which to allow execution (0-3, 0,1)", kind="string"),
-        Flag("dns", "Set custom DNS servers", kind="list", typename="list"),
+        Flag("add-host", "Add a custom host-to-IP mapping (host:ip)", kind="list",
+             typename="list", convert=validate_extra_host),
+        Flag("dns", "Set custom DNS servers", kind="list", typename="list",
+             convert=validate_dns),
         Flag("dns-option", "Set DNS options", kind="list", typename="list"),
         Flag("dns-opt", "Set DNS options", kind="list", typename="list", hidden=True),
-        Flag("dns-search", "Set custom DNS search domains", kind="list", typename="list"),
+        Flag("dns-search", "Set custom DNS search domains", kind="list", typename="list",
+             convert=validate_dns_search),
         Flag("domainname", "Container NIS domain name", kind="string"),
         Flag("entrypoint", "Overwrite the default ENTRYPOINT of the image", kind="string"),
         Flag("env", "Set environment variables", short="e", kind="list", typename="list",
              convert=validate_env),
         Flag("env-file", "Read in a file of environment variables", kind="list",
              typename="list"),
+        Flag("expose", "Expose a port or a range of ports", kind="list", typename="list"),
         Flag("group-add", "Add additional groups to join", kind="list", typename="list"),
         Flag("hostname", "Container host name", short="h", kind="string"),
         Flag("init", "Run an init inside the container that forwards signals and reaps "
              "processes"),
         Flag("interactive", "Keep STDIN open even if not attached", short="i"),
+        Flag("ip", "IPv4 address (e.g., 172.30.100.104)", kind="string"),
+        Flag("ip6", "IPv6 address (e.g., 2001:db8::33)", kind="string"),
         Flag("ipc", "IPC mode to use", kind="string"),
         Flag("label", "Set meta data on a container", short="l", kind="list", typename="list",
              convert=validate_label),
@@ -162,6 +185,7 @@ def container_flags() -> list[Flag]:
              typename="list"),
         Flag("log-driver", "Logging driver for the container", kind="string"),
         Flag("log-opt", "Log driver options", kind="list", typename="list"),
+        Flag("mac-address", "Container MAC address (e.g., 92:d0:c6:0a:29:33)", kind="string"),
         Flag("memory", "Memory limit", short="m", kind="string", typename="bytes",
              convert=ram_in_bytes),
         Flag("memory-reservation", "Memory soft limit", kind="string", typename="bytes",
@@ -170,12 +194,19 @@ def container_flags() -> list[Flag]:
              "swap", kind="string", typename="bytes", convert=mem_swap_bytes),
         Flag("net", "Connect a container to a network", kind="list", typename="network",
              convert=validate_network, hidden=True),
+        Flag("net-alias", "Add network-scoped alias for the container", kind="list",
+             typename="list", hidden=True),
         Flag("network", "Connect a container to a network", kind="list", typename="network",
              convert=validate_network),
+        Flag("network-alias", "Add network-scoped alias for the container", kind="list",
+             typename="list"),
         Flag("oom-score-adj", "Tune host's OOM preferences (-1000 to 1000)", kind="int"),
         Flag("pid", "PID namespace to use", kind="string"),
         Flag("pids-limit", "Tune container pids limit (set -1 for unlimited)", kind="int"),
         Flag("privileged", "Give extended privileges to this container"),
+        Flag("publish", "Publish a container's port(s) to the host", short="p", kind="list",
+             typename="list"),
+        Flag("publish-all", "Publish all exposed ports to random ports", short="P"),
         Flag("read-only", "Mount the container's root filesystem as read only"),
         Flag("restart", "Restart policy to apply when a container exits", kind="string",
              default="no"),
@@ -202,23 +233,22 @@ def container_flags() -> list[Flag]:
 #: docker's other container flags: parsed (so command lines split as docker splits
 #: them) but refused. (name, shorthand, kind)
 UNSUPPORTED: tuple[tuple[str, str, str], ...] = (
-    ("add-host", "", "list"), ("annotation", "", "list"), ("blkio-weight", "", "string"),
+    ("annotation", "", "list"), ("blkio-weight", "", "string"),
     ("blkio-weight-device", "", "list"), ("cgroup-parent", "", "string"),
     ("cpu-count", "", "string"), ("cpu-percent", "", "string"), ("cpu-period", "", "string"),
     ("cpu-quota", "", "string"), ("cpu-rt-period", "", "string"),
     ("cpu-rt-runtime", "", "string"), ("device", "", "list"),
     ("device-cgroup-rule", "", "list"), ("device-read-bps", "", "list"),
     ("device-read-iops", "", "list"), ("device-write-bps", "", "list"),
-    ("device-write-iops", "", "list"), ("expose", "", "list"), ("gpus", "", "string"),
+    ("device-write-iops", "", "list"), ("gpus", "", "string"),
     ("health-cmd", "", "string"), ("health-interval", "", "string"),
     ("health-retries", "", "string"), ("health-start-interval", "", "string"),
     ("health-start-period", "", "string"), ("health-timeout", "", "string"),
-    ("io-maxbandwidth", "", "string"), ("io-maxiops", "", "string"), ("ip", "", "string"),
-    ("ip6", "", "string"), ("isolation", "", "string"), ("kernel-memory", "", "string"),
-    ("link", "", "list"), ("link-local-ip", "", "list"), ("mac-address", "", "string"),
-    ("memory-swappiness", "", "string"), ("mount", "", "list"), ("net-alias", "", "list"),
-    ("network-alias", "", "list"), ("no-healthcheck", "", "bool"),
-    ("oom-kill-disable", "", "bool"), ("publish", "p", "list"), ("publish-all", "P", "bool"),
+    ("io-maxbandwidth", "", "string"), ("io-maxiops", "", "string"),
+    ("isolation", "", "string"), ("kernel-memory", "", "string"),
+    ("link", "", "list"), ("link-local-ip", "", "list"),
+    ("memory-swappiness", "", "string"), ("mount", "", "list"),
+    ("no-healthcheck", "", "bool"), ("oom-kill-disable", "", "bool"),
     ("security-opt", "", "list"), ("storage-opt", "", "list"), ("sysctl", "", "list"),
     ("ulimit", "", "list"), ("volume", "v", "list"), ("volume-driver", "", "string"),
     ("volumes-from", "", "list"), ("use-api-socket", "", "bool"),
@@ -359,17 +389,13 @@ def _valid_container_mode(value: str) -> bool:
     return kind == "container" and bool(colon) and bool(rest)
 
 
-_ENDPOINT_ZERO: dict[str, Any] = {
-    "IPAMConfig": None, "Links": None, "Aliases": None, "MacAddress": "", "DriverOpts": None,
-    "GwPriority": 0, "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "",
-    "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
-    "DNSNames": None,
-}
-
-
 def build(p: Parsed, image: str, args: list[str],
           console_size: tuple[int, int] = (0, 0)) -> ContainerConfig:
     """docker's ``parse()``: flags and arguments into the create request, or OptionError."""
+    from ketch.cli import netopts
+
+    if p["mac_address"] and not netopts.valid_mac(p["mac_address"]):
+        raise OptionError(f"{p['mac_address']} is not a valid mac address")
     attach = set(p["attach"])
     attach_stdin = "stdin" in attach or p["interactive"]
     attach_stdout = "stdout" in attach or not attach
@@ -385,6 +411,12 @@ def build(p: Parsed, image: str, args: list[str],
         entrypoint = [p["entrypoint"]]
     elif "entrypoint" in p.changed:
         entrypoint = [""]  # --entrypoint= resets the image's entrypoint
+
+    try:
+        exposed, port_bindings = netopts.parse_port_specs(list(p["publish"]))
+        netopts.add_exposed(exposed, list(p["expose"]))
+    except netopts.NetOptError as exc:
+        raise OptionError(str(exc)) from None
 
     env_files: list[str] = []
     for path in p["env_file"]:
@@ -416,6 +448,7 @@ def build(p: Parsed, image: str, args: list[str],
         "AttachStdout": attach_stdout,
         "AttachStderr": attach_stderr,
         "Tty": p["tty"],
+        **({"ExposedPorts": exposed} if exposed else {}),
         "OpenStdin": p["interactive"],
         "StdinOnce": bool(p["interactive"] and attach_stdin),
         "Env": env or None,
@@ -435,14 +468,14 @@ def build(p: Parsed, image: str, args: list[str],
     if p["rm"] and restart["Name"] not in ("", "no"):
         raise OptionError("conflicting options: cannot specify both --restart and --rm")
 
-    networks = [n["Target"] for n in p["network"] + p["net"]]
-    network_mode = networks[0] if networks else "default"
+    attachments = list(p["network"]) + list(p["net"])
+    network_mode = attachments[0]["Target"] if attachments else "default"
     host_config: dict[str, Any] = {
         "Binds": None,
         "ContainerIDFile": p["cidfile"],
         "LogConfig": {"Type": p["log_driver"], "Config": log_opts},
         "NetworkMode": network_mode,
-        "PortBindings": {},
+        "PortBindings": port_bindings,
         "RestartPolicy": restart,
         "AutoRemove": p["rm"],
         "VolumeDriver": "",
@@ -454,7 +487,7 @@ def build(p: Parsed, image: str, args: list[str],
         "Dns": list(p["dns"]),
         "DnsOptions": list(p["dns_option"]) + list(p["dns_opt"]),
         "DnsSearch": list(p["dns_search"]),
-        "ExtraHosts": None,
+        "ExtraHosts": list(p["add_host"]) or None,
         "GroupAdd": list(p["group_add"]) or None,
         "IpcMode": p["ipc"],
         "Cgroup": "",
@@ -462,7 +495,7 @@ def build(p: Parsed, image: str, args: list[str],
         "OomScoreAdj": p["oom_score_adj"],
         "PidMode": p["pid"],
         "Privileged": p["privileged"],
-        "PublishAllPorts": False,
+        "PublishAllPorts": p["publish_all"],
         "ReadonlyRootfs": p["read_only"],
         "SecurityOpt": None,
         "UTSMode": p["uts"],
@@ -510,18 +543,12 @@ def build(p: Parsed, image: str, args: list[str],
     if "init" in p.changed:
         host_config["Init"] = p["init"]
 
-    endpoints: dict[str, Any] = {}
-    if not networks:
-        endpoints["default"] = dict(_ENDPOINT_ZERO)
-    else:
-        seen: set[str] = set()
-        for i, name in enumerate(networks):
-            if not name.strip():
-                raise OptionError("no name set for network")
-            if name in seen:
-                raise OptionError(f'network "{name}" is specified multiple times')
-            seen.add(name)
-            if i == 0 and len(networks) == 1:
-                continue  # docker leaves a lone network without options out
-            endpoints[name] = dict(_ENDPOINT_ZERO)
+    try:
+        endpoints = netopts.endpoints_config(
+            attachments, list(p["network_alias"]) + list(p["net_alias"]), p["ip"], p["ip6"],
+            p["mac_address"])
+    except netopts.NetOptError as exc:
+        raise OptionError(str(exc)) from None
+    # The container-wide Config.MacAddress docker fills from the main endpoint is
+    # cleared again by its client for API 1.44 and later, which ketch requires.
     return ContainerConfig(config, host_config, {"EndpointsConfig": endpoints})

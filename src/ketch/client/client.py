@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
     from ketch.client.containers import ContainersAPI
     from ketch.client.images import ImagesAPI
+    from ketch.client.networks import NetworksAPI
     from ketch.client.system import SystemAPI
 
 #: The newest Engine API version this client speaks.
@@ -156,6 +157,7 @@ class Client:
         self._images: ImagesAPI | None = None
         self._system: SystemAPI | None = None
         self._containers: ContainersAPI | None = None
+        self._networks: NetworksAPI | None = None
 
     # -- resources -----------------------------------------------------------
 
@@ -174,6 +176,14 @@ class Client:
 
             self._containers = ContainersAPI(self)
         return self._containers
+
+    @property
+    def network(self) -> NetworksAPI:
+        if self._networks is None:
+            from ketch.client.networks import NetworksAPI
+
+            self._networks = NetworksAPI(self)
+        return self._networks
 
     @property
     def system(self) -> SystemAPI:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from ketch.containers.model import Container
+from ketch.containers.networking import NetworkSetup
 from ketch.images.model import Image
 from ketch.runtime.base import CreateOptions
 
@@ -16,8 +17,15 @@ class BundleBuilder(Protocol):
         fills the container's engine-managed paths (hosts, log, ...)."""
         ...
 
-    async def prepare(self, container: Container, image: Image) -> CreateOptions:
-        """Mount the rootfs, write /etc files and config.json (docker start)."""
+    async def prepare(self, container: Container, image: Image,
+                      network: NetworkSetup | None = None) -> CreateOptions:
+        """Mount the rootfs, write /etc files and config.json (docker start);
+        *network* is the namespace to join and what /etc/hosts and
+        /etc/resolv.conf must say (None: a namespace of its own, loopback only)."""
+        ...
+
+    async def update_network_files(self, container: Container, network: NetworkSetup) -> None:
+        """Rewrite a running container's /etc/hosts and /etc/resolv.conf in place."""
         ...
 
     async def release(self, container: Container) -> None:

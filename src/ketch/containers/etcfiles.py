@@ -37,6 +37,9 @@ HOST_RESOLV_CONF = Path("/etc/resolv.conf")
 #: Where systemd-resolved keeps the real upstream servers.
 SYSTEMD_RESOLV_CONF = Path("/run/systemd/resolve/resolv.conf")
 HOST_HOSTS = Path("/etc/hosts")
+#: ``--add-host name:host-gateway``: the address the host is reached at (the
+#: default bridge's gateway), filled in when the container starts
+HOST_GATEWAY = "host-gateway"
 
 #: The block every container's /etc/hosts starts with: (address, names).
 DEFAULT_HOSTS: tuple[tuple[str, str], ...] = (
@@ -216,11 +219,14 @@ def write_etc_files(
     dns_search: Sequence[str] = (),
     dns_options: Sequence[str] = (),
     host_network: bool = False,
+    resolv_conf: bytes | None = None,
 ) -> EtcFiles:
     """Write the three files into *directory* (the container's own); their paths.
 
     The host's files are read now: a container sees the host's DNS
     configuration as it was when the container started, as with Docker.
+    *resolv_conf*, when given, is written as it is (the embedded DNS's file of
+    a container on a user-defined network).
     """
     directory.mkdir(parents=True, exist_ok=True)
     files = EtcFiles(directory / "hostname", directory / "hosts", directory / "resolv.conf")
@@ -229,6 +235,9 @@ def write_etc_files(
         hostname=hostname, domainname=domainname, addresses=addresses,
         extra_hosts=extra_hosts, host_network=host_network,
     ))
+    if resolv_conf is not None:
+        write_file(files.resolv_conf, resolv_conf)
+        return files
     host = _read(HOST_RESOLV_CONF if host_network else host_resolv_conf_path())
     write_file(files.resolv_conf, resolv_conf_content(
         host, dns=dns, dns_search=dns_search, dns_options=dns_options,

@@ -18,8 +18,9 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from ketch.containers.etcfiles import parse_extra_host, write_etc_files
+from ketch.containers.etcfiles import HOST_GATEWAY, parse_extra_host, write_etc_files
 from ketch.containers.model import Container
+from ketch.containers.networking import NetworkSetup
 from ketch.containers.rootfs import ContainerRootfs, mkdir_in_root
 from ketch.containers.spec import (
     Resources,
@@ -90,7 +91,8 @@ class LocalBundles:
         # Bad options fail docker create, not the later start.
         parse_log_options(container.host_config.log_config.config)
         for entry in container.host_config.extra_hosts or ():
-            parse_extra_host(entry)
+            if entry.partition(":")[2] != HOST_GATEWAY:  # known when the container starts
+                parse_extra_host(entry)
         directory = self._dir(container)
         await asyncio.to_thread(self.rootfs.create, container.id, self._chain(image))
         container.hostname_path = str(directory / "hostname")
@@ -103,17 +105,45 @@ class LocalBundles:
             return socket.gethostname()
         return container.config.hostname
 
-    async def prepare(self, container: Container, image: Image) -> CreateOptions:
+    async def _write_etc(self, container: Container, network: NetworkSetup) -> None:
+        host = container.host_config
+        await asyncio.to_thread(
+            write_etc_files, self._dir(container), hostname=self._hostname(container),
+            domainname=container.config.domainname, addresses=network.addresses,
+            extra_hosts=network.extra_hosts, dns=host.dns or (),
+            dns_search=host.dns_search or (), dns_options=host.dns_options or (),
+            host_network=network.netns == "host" and network.shared_with is None,
+            resolv_conf=network.resolv_conf)
+
+    async def update_network_files(self, container: Container, network: NetworkSetup) -> None:
+        """Rewrite /etc/hosts and /etc/resolv.conf of a running container in place
+        (a network was connected or disconnected)."""
+        if network.shared_with is None:
+            await self._write_etc(container, network)
+
+    async def prepare(self, container: Container, image: Image,
+                      network: NetworkSetup | None = None) -> CreateOptions:
         directory = self._dir(container)
-        merged = await asyncio.to_thread(self.rootfs.mount, container.id, self._chain(image))
         host = container.host_config
         config = container.config
+        if network is None:  # no network service: a namespace of its own, loopback only
+            network = NetworkSetup("host" if host.network_mode == "host" else "", extra_hosts=tuple(
+                parse_extra_host(h) for h in host.extra_hosts or ()))
+        shared = network.shared_with
+        if shared is not None:  # --network container:X: X's hostname and /etc files
+            config.hostname = self._hostname(shared)
+            config.domainname = shared.config.domainname
+            container.hostname_path = shared.hostname_path
+            container.hosts_path = shared.hosts_path
+            container.resolv_conf_path = shared.resolv_conf_path
+        else:
+            container.hostname_path = str(directory / "hostname")
+            container.hosts_path = str(directory / "hosts")
+            container.resolv_conf_path = str(directory / "resolv.conf")
+        merged = await asyncio.to_thread(self.rootfs.mount, container.id, self._chain(image))
         hostname = self._hostname(container)
-        await asyncio.to_thread(
-            write_etc_files, directory, hostname=hostname, domainname=config.domainname,
-            extra_hosts=[parse_extra_host(h) for h in host.extra_hosts or ()], dns=host.dns or (),
-            dns_search=host.dns_search or (), dns_options=host.dns_options or (),
-            host_network=host.network_mode == "host")
+        if shared is None:
+            await self._write_etc(container, network)
         user = await asyncio.to_thread(resolve_user, merged, config.user, host.group_add or ())
         cwd = config.working_dir or "/"
         if cwd != "/":
@@ -124,7 +154,7 @@ class LocalBundles:
             readonly_rootfs=host.readonly_rootfs, env=config.env or (), cwd=cwd, user=user,
             tty=config.tty, console_size=_console(host.console_size),
             privileged=host.privileged, cap_add=host.cap_add or (), cap_drop=host.cap_drop or (),
-            network=_network(host.network_mode), ipc="host" if host.ipc_mode == "host" else
+            network=network.netns or "none", ipc="host" if host.ipc_mode == "host" else
             "private", pid="host" if host.pid_mode == "host" else "private",
             uts="host" if host.uts_mode == "host" else "private",
             shm_size=host.shm_size or 64 << 20,
@@ -190,6 +220,3 @@ def _console(size: list[int] | None) -> tuple[int, int] | None:
         return size[0], size[1]
     return None
 
-
-def _network(mode: str) -> str:
-    return "host" if mode == "host" else "none" if mode == "none" else "default"

@@ -128,6 +128,36 @@ class HostConfig(msgspec.Struct, rename="pascal"):
     readonly_paths: list[str] | None = None
 
 
+class EndpointIPAMConfig(msgspec.Struct, omit_defaults=True):
+    """The addresses asked for on one network (``--ip``, ``--ip6``)."""
+
+    ipv4_address: str = msgspec.field(default="", name="IPv4Address")
+    ipv6_address: str = msgspec.field(default="", name="IPv6Address")
+    link_local_ips: list[str] | None = msgspec.field(default=None, name="LinkLocalIPs")
+
+
+class EndpointConfig(msgspec.Struct, rename="pascal"):
+    """One network a container is configured to join: the configuration half
+    of Docker's ``EndpointSettings`` (``NetworkingConfig.EndpointsConfig``
+    entries, ``docker network connect``). Addresses, gateway and endpoint ID
+    are the network service's (operational data); ``NetworkID`` and
+    ``DNSNames`` are kept once the container has joined, as Docker keeps them."""
+
+    ipam_config: EndpointIPAMConfig | None = msgspec.field(default=None, name="IPAMConfig")
+    links: list[str] | None = None
+    aliases: list[str] | None = None
+    mac_address: str = ""
+    driver_opts: dict[str, str] | None = None
+    gw_priority: int = 0
+    network_id: str = msgspec.field(default="", name="NetworkID")
+    dns_names: list[str] | None = msgspec.field(default=None, name="DNSNames")
+
+
+class NetworkingConfig(msgspec.Struct, rename="pascal"):
+    #: a null entry is an error Docker reports by name, hence the Optional
+    endpoints_config: dict[str, EndpointConfig | None] | None = None
+
+
 class CreateRequest(ContainerConfig):
     """The body of ``POST /containers/create``: Config fields at top level,
     plus HostConfig and NetworkingConfig. Old clients send Cmd and
@@ -136,7 +166,7 @@ class CreateRequest(ContainerConfig):
     cmd: list[str] | str | None = None  # type: ignore[assignment]
     entrypoint: list[str] | str | None = None  # type: ignore[assignment]
     host_config: HostConfig | None = None
-    networking_config: dict[str, Any] | None = None
+    networking_config: NetworkingConfig | None = None
 
     def config(self) -> ContainerConfig:
         fields = {f: getattr(self, f) for f in ContainerConfig.__struct_fields__}
@@ -187,6 +217,9 @@ class Container(msgspec.Struct):
     log_path: str = ""
     driver: str = "overlay2"
     platform: str = "linux"
+    #: the networks the container joins when it starts, by network name
+    #: (Docker's ``NetworkSettings.Networks`` configuration)
+    networks: dict[str, EndpointConfig] = msgspec.field(default_factory=dict)
 
     @property
     def short_id(self) -> str:

@@ -95,13 +95,18 @@ class ContainerFilter:
             return False
         if f.get("health") and "none" not in f["health"]:
             return False
-        if f.get("network"):
-            mode = container.host_config.network_mode or "default"
-            if mode not in f["network"]:
-                return False
+        if f.get("network") and not _on_network(container, f["network"]):
+            return False
         for unsupported in ("volume", "publish", "expose"):
             if f.get(unsupported):
                 return False
         if self.before_ns is not None and container.created_ns >= self.before_ns:
             return False
         return not (self.since_ns is not None and container.created_ns <= self.since_ns)
+
+
+def _on_network(container: Container, wanted: list[str]) -> bool:
+    """Docker's ``network`` filter: a network name exactly, or a prefix of its ID."""
+    names = set(container.networks) or {container.host_config.network_mode or "default"}
+    ids = [cfg.network_id for cfg in container.networks.values() if cfg.network_id]
+    return any(value in names or any(i.startswith(value) for i in ids) for value in wanted)

@@ -35,7 +35,6 @@ import ctypes
 import ctypes.util
 import errno
 import os
-import shutil
 import stat
 import subprocess
 from collections import deque
@@ -45,6 +44,7 @@ from pathlib import Path
 
 from ketch.errors import InternalError, InvalidArgument
 from ketch.layers.store import LayerStore
+from ketch.trash import Trash
 
 _MAX_SYMLINKS = 40
 _MNT_DETACH = 2
@@ -304,6 +304,7 @@ class ContainerRootfs:
     def __init__(self, containers_root: Path, layers: LayerStore) -> None:
         self.containers_root = containers_root
         self.layers = layers
+        self.trash = Trash(containers_root / ".trash")
 
     def paths(self, container_id: str) -> RootfsPaths:
         if not container_id or "/" in container_id or container_id in (".", ".."):
@@ -396,11 +397,14 @@ class ContainerRootfs:
         raise InternalError(f"{merged} is still mounted after 16 unmounts")
 
     def remove(self, container_id: str) -> None:
-        """Unmount and delete the container's root filesystem. Idempotent."""
+        """Unmount the container's root filesystem and discard it. Idempotent.
+
+        Its files are deleted in the background (:class:`ketch.trash.Trash`):
+        ``docker rm`` of a container that wrote a lot does not wait for it.
+        """
         paths = self.paths(container_id)
         self.unmount(container_id)
-        if paths.root.exists():
-            shutil.rmtree(paths.root)
+        self.trash.discard(paths.root)
 
     def size(self, container_id: str) -> int:
         """Bytes the container wrote (its upper dir): ``SizeRw``."""

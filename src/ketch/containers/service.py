@@ -9,6 +9,7 @@ exit; the monitor records the exit, releases the rootfs and wakes waiters.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import logging
 import secrets
@@ -17,19 +18,41 @@ import sqlite3
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from ketch.containers.bundle import BundleBuilder
 from ketch.containers.merge import command_of, merge_image_config
-from ketch.containers.model import Container, CreateRequest, HostConfig
+from ketch.containers.model import (
+    Container,
+    CreateRequest,
+    EndpointConfig,
+    EndpointIPAMConfig,
+    HostConfig,
+)
 from ketch.containers.names import random_name, validate_name
+from ketch.containers.networking import (
+    ContainerNetworking,
+    endpoint_problem,
+    is_container_mode,
+    plan_networks,
+)
 from ketch.containers.ps import ContainerFilter
 from ketch.containers.restart import next_delay, restart_on_daemon_start, should_restart
 from ketch.containers.top import run_ps
-from ketch.errors import Conflict, InvalidArgument, KetchError, NotFound, NotModified
+from ketch.errors import (
+    Conflict,
+    Forbidden,
+    InvalidArgument,
+    KetchError,
+    NotFound,
+    NotModified,
+)
 from ketch.events import EventBus
 from ketch.images.filters import labels_exclude, labels_match
 from ketch.images.model import ImageUser
 from ketch.images.service import ImageService
+from ketch.networks.model import Network
+from ketch.networks.service import NetworkService
 from ketch.runtime.base import ExitInfo, ProcessIO, Runtime
 from ketch.store.containers import ContainerTable
 from ketch.timeutil import parse_timestamp_ns
@@ -37,7 +60,6 @@ from ketch.timeutil import parse_timestamp_ns
 log = logging.getLogger(__name__)
 
 DEFAULT_STOP_TIMEOUT = 10
-NETWORK_MODES = ("", "default", "bridge", "none", "host")
 LOG_DRIVERS = ("", "json-file", "k8s-file", "local")
 RESTART_POLICIES = ("", "no", "always", "unless-stopped", "on-failure")
 
@@ -67,6 +89,32 @@ def parse_signal(value: str | int) -> int:
         raise InvalidArgument(f"Invalid signal: {value}") from None
 
 
+class EndpointRequest(Protocol):
+    """What ``docker network connect`` asks for (the API's EndpointConfig)."""
+
+    @property
+    def ipam_config(self) -> IPAMRequest | None: ...
+    @property
+    def links(self) -> list[str] | None: ...
+    @property
+    def aliases(self) -> list[str] | None: ...
+    @property
+    def mac_address(self) -> str: ...
+    @property
+    def driver_opts(self) -> dict[str, str] | None: ...
+    @property
+    def gw_priority(self) -> int: ...
+
+
+class IPAMRequest(Protocol):
+    @property
+    def i_pv4_address(self) -> str: ...
+    @property
+    def i_pv6_address(self) -> str: ...
+    @property
+    def link_local_i_ps(self) -> list[str] | None: ...
+
+
 @dataclass
 class _Waiters:
     """Futures waiting for a container's next exit or its removal."""
@@ -77,8 +125,9 @@ class _Waiters:
 
 class ContainerService:
     def __init__(self, table: ContainerTable, images: ImageService, runtime: Runtime,
-                 bundles: BundleBuilder, events: EventBus) -> None:
+                 bundles: BundleBuilder, events: EventBus, networks: NetworkService) -> None:
         self.table = table
+        self.networking = ContainerNetworking(networks, self.get)
         self.images = images
         self.runtime = runtime
         self.bundles = bundles
@@ -89,6 +138,10 @@ class ContainerService:
         self._stopping: set[str] = set()
         #: attachers waiting for a created container to start
         self._pending_attach: dict[str, list[asyncio.Future[ProcessIO | None]]] = {}
+        #: what recovery found for the restart policies to bring back, started by
+        #: start_after_recovery() once the networks are back: (ID, whether it died
+        #: while the daemon was down, and so restarts as after any other exit)
+        self._restart_after_recovery: list[tuple[str, bool]] = []
         images.users = self
 
     # -- lookup -------------------------------------------------------------------
@@ -134,13 +187,17 @@ class ContainerService:
             host_config.log_config.type = "json-file"
         image = self.images.get(request.image)
         config = merge_image_config(request.config(), image.config.config or {})
+        endpoints = request.networking_config.endpoints_config \
+            if request.networking_config is not None else None
+        networks = plan_networks(config, host_config, endpoints, self._find_network,
+                                 self._find_container)
         path, args = command_of(config)
         container_id = secrets.token_hex(32)
         if not config.hostname and host_config.network_mode != "host":
             config.hostname = container_id[:12]
         container = Container(
             id=container_id, name="", image_id=image.id, created_ns=time.time_ns(),
-            config=config, host_config=host_config, path=path, args=args,
+            config=config, host_config=host_config, path=path, args=args, networks=networks,
         )
         for attempt in range(10):
             container.name = name or random_name(attempt)
@@ -185,7 +242,8 @@ class ContainerService:
     async def _start_locked(self, container: Container) -> None:
         image = self.images.get(container.image_id)
         try:
-            options = await self.bundles.prepare(container, image)
+            network = await self.networking.attach(container)
+            options = await self.bundles.prepare(container, image, network)
             pid = await self.runtime.create(options)
             await self._connect_pending_attachers(container.id)
             await self.runtime.start(container.id)
@@ -204,6 +262,7 @@ class ContainerService:
     async def _abandon_start(self, container: Container, exc: KetchError) -> None:
         with contextlib.suppress(KetchError):
             await self.runtime.delete(container.id, force=True)
+        await self.networking.release(container.id)
         with contextlib.suppress(KetchError):
             await self.bundles.release(container)
         message = exc.message
@@ -232,7 +291,8 @@ class ContainerService:
             exit_info = ExitInfo(exit_code=255, finished_at_ns=time.time_ns())
         await self._record_exit(container_id, exit_info)
 
-    async def _record_exit(self, container_id: str, exit_info: ExitInfo) -> None:
+    async def _record_exit(self, container_id: str, exit_info: ExitInfo,
+                           recovering: bool = False) -> None:
         self._monitors.pop(container_id, None)
         async with self.lock(container_id):
             container = self.table.get(container_id)
@@ -252,6 +312,7 @@ class ContainerService:
             self.emit(container, "die", exitCode=str(exit_info.exit_code))
             with contextlib.suppress(KetchError):
                 await self.runtime.delete(container_id, force=True)
+            await self.networking.release(container_id)
             with contextlib.suppress(KetchError):
                 await self.bundles.release(container)
             if container_id in self._stopping:
@@ -267,7 +328,10 @@ class ContainerService:
                 await self.remove(container_id, force=True)
         elif should_restart(container.host_config.restart_policy, exit_info.exit_code,
                             container.state.restart_count, container.state.manually_stopped):
-            await self._schedule_restart(container)
+            if recovering:
+                self._restart_after_recovery.append((container_id, True))
+            else:
+                await self._schedule_restart(container)
 
     async def _schedule_restart(self, container: Container) -> None:
         state = container.state
@@ -524,6 +588,7 @@ class ContainerService:
             self._save(container)
             with contextlib.suppress(KetchError):
                 await self.runtime.delete(container.id, force=True)
+            await self.networking.release(container.id)
             await self.bundles.destroy(container)
             self.table.delete(container.id)
         self.emit(container, "destroy")
@@ -593,19 +658,27 @@ class ContainerService:
         return await self.bundles.size_rw(container)
 
     # -- recovery ---------------------------------------------------------------------------
-    async def recover(self) -> None:
-        """Re-adopt containers after a daemon restart (or record their exits)."""
+    async def recover(self) -> builtins.list[str]:
+        """Re-adopt the containers that outlived the daemon (or record their exits);
+        the IDs of those still alive, whose networking the network service keeps.
+
+        Nothing is started here: containers a restart policy brings back wait
+        for start_after_recovery(), called once the networks are up again.
+        """
+        alive: builtins.list[str] = []
+        self._restart_after_recovery.clear()
         for container in self.table.all():
             if container.state.removal_in_progress:
                 with contextlib.suppress(KetchError):
                     await self.runtime.delete(container.id, force=True)
+                await self.networking.release(container.id)
                 await self.bundles.destroy(container)
                 self.table.delete(container.id)
                 continue
             if container.state.status == "restarting" or (
                     not container.state.running and restart_on_daemon_start(
                         container.host_config.restart_policy, container.state.manually_stopped)):
-                await self._start_at_daemon_start(container)
+                self._restart_after_recovery.append((container.id, False))
                 continue
             if not container.state.running:
                 continue
@@ -613,16 +686,128 @@ class ContainerService:
                 state = await self.runtime.recover(container.id)
             except KetchError as exc:
                 log.warning("container %s cannot be recovered: %s", container.short_id, exc)
-                await self._record_exit(container.id, ExitInfo(255, False, time.time_ns()))
+                await self._record_exit(container.id, ExitInfo(255, False, time.time_ns()),
+                                        recovering=True)
                 continue
             if state.status == "stopped" or state.exit is not None:
-                await self._record_exit(container.id, state.exit or ExitInfo(255))
+                await self._record_exit(container.id, state.exit or ExitInfo(255),
+                                        recovering=True)
                 continue
             if (state.status == "paused") != (container.state.status == "paused"):
                 container.state.status = "paused" if state.status == "paused" else "running"
                 self._save(container)
             log.info("re-adopted container %s (pid %d)", container.short_id, state.pid)
+            alive.append(container.id)
             self._monitor(container.id)
+        return alive
+
+    async def start_after_recovery(self) -> None:
+        """Start what the restart policies bring back after a daemon restart."""
+        pending, self._restart_after_recovery = self._restart_after_recovery, []
+        for container_id, died_meanwhile in pending:
+            container = self.table.get(container_id)
+            if container is None:
+                continue
+            if died_meanwhile:
+                await self._schedule_restart(container)
+            else:
+                await self._start_at_daemon_start(container)
+
+    # -- networks ---------------------------------------------------------------------------
+    def _find_network(self, term: str) -> Network | None:
+        try:
+            return self.networking.networks.get(term)
+        except KetchError:
+            return None
+
+    def _find_container(self, ref: str) -> Container | None:
+        try:
+            return self.get(ref)
+        except KetchError:
+            return None
+
+    async def connect_network(self, ref: str, network_id: str,
+                              request: EndpointRequest) -> None:
+        """``docker network connect``: the network joins the container's configuration
+        and, if it runs, its sandbox at once (Docker's ConnectToNetwork)."""
+        cfg = _endpoint_config(request)
+        container = self.get(ref)
+        async with self.lock(container.id):
+            container = self.get(container.id)
+            if container.state.removal_in_progress or container.state.status == "dead":
+                raise Conflict(f"Container {container.id} is marked for removal and cannot be "
+                               "connected or disconnected to the network")
+            net = self.networking.networks.get(network_id)
+            self._check_connect(container, net)
+            problem = endpoint_problem(net.name, cfg, net)
+            if problem:
+                raise InvalidArgument(problem)
+            configured = dict(self.networking.configured(container))
+            if container.state.status in ("running", "paused"):
+                await self.networking.connect_running(container, net, cfg)
+                configured[net.name] = cfg
+                container.networks = configured
+                self._save(container)
+                await self.bundles.update_network_files(
+                    container, self.networking.current_setup(container))
+                return
+            if net.name in configured:
+                return  # Docker keeps the first configuration
+            cfg.network_id = net.id
+            configured[net.name] = cfg
+            container.networks = configured
+            self._save(container)
+
+    def _check_connect(self, container: Container, net: Network) -> None:
+        mode = container.host_config.network_mode
+        if is_container_mode(mode):
+            raise InvalidArgument("container sharing network namespace with another container "
+                                  "or host cannot be connected to any other network")
+        if net.driver == "host" and mode != "host":
+            raise InvalidArgument("cannot connect container to host network - container must be "
+                                  "created in host network mode")
+        for name in self.networking.configured(container):
+            if name == net.name:
+                continue
+            if mode == "host" or name == "host":
+                raise InvalidArgument("container sharing network namespace with another "
+                                      "container or host cannot be connected to any other "
+                                      "network")
+            if name == "none" or net.name == "none":
+                raise InvalidArgument("container cannot be connected to multiple networks with "
+                                      "one of the networks in private (none) mode")
+
+    async def disconnect_network(self, ref: str, network_id: str, force: bool) -> None:
+        """``docker network disconnect`` (Docker's DisconnectFromNetwork)."""
+        container = self.get(ref)
+        async with self.lock(container.id):
+            container = self.get(container.id)
+            if container.state.removal_in_progress or container.state.status == "dead":
+                raise Conflict(f"Container {container.id} is marked for removal and cannot be "
+                               "connected or disconnected to the network")
+            net = self.networking.networks.get(network_id)
+            configured = dict(self.networking.configured(container))
+            running = container.state.status in ("running", "paused")
+            if running:
+                if container.host_config.network_mode == "host" and net.driver == "host":
+                    raise InvalidArgument("cannot disconnect container from host network - "
+                                          "container was created in host network mode")
+                if not self.networking.networks.endpoint_settings(container.id).get(net.name):
+                    if not force:
+                        raise Forbidden(f"container {container.id} is not connected to network "
+                                        f"{net.name}")
+                else:
+                    await self.networking.networks.disconnect_container(net.id, container.id,
+                                                                        force)
+            elif net.name not in configured:
+                raise Forbidden(f"container {container.id} is not connected to the network "
+                                f"{net.name}")
+            configured.pop(net.name, None)
+            container.networks = configured
+            self._save(container)
+            if running:
+                await self.bundles.update_network_files(
+                    container, self.networking.current_setup(container))
 
     async def _start_at_daemon_start(self, container: Container) -> None:
         async with self.lock(container.id):
@@ -640,6 +825,16 @@ class ContainerService:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.runtime.close()
+
+
+def _endpoint_config(request: EndpointRequest) -> EndpointConfig:
+    ipam = request.ipam_config
+    return EndpointConfig(
+        ipam_config=EndpointIPAMConfig(
+            ipv4_address=ipam.i_pv4_address, ipv6_address=ipam.i_pv6_address,
+            link_local_ips=ipam.link_local_i_ps) if ipam is not None else None,
+        links=request.links, aliases=request.aliases, mac_address=request.mac_address,
+        driver_opts=request.driver_opts, gw_priority=request.gw_priority)
 
 
 class _DeferredIO:
@@ -675,13 +870,6 @@ class _DeferredIO:
 
 
 def _validate_host_config(host: HostConfig) -> None:
-    if host.network_mode not in NETWORK_MODES and not host.network_mode.startswith(
-            "container:"):
-        raise InvalidArgument(
-            f'invalid HostConfig.NetworkMode "{host.network_mode}": network '
-            f"{host.network_mode} not found")
-    if host.network_mode.startswith("container:"):
-        raise InvalidArgument("HostConfig.NetworkMode: container: networking is not supported yet")
     if host.log_config.type not in LOG_DRIVERS:
         raise InvalidArgument(
             f'HostConfig.LogConfig.Type: logging driver "{host.log_config.type}" is not '

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from ketch.errors import InvalidArgument
+from ketch.networks.config import DAEMON_KEYS as NETWORK_KEYS
+from ketch.networks.config import from_daemon_settings
 
 DEFAULT_SOCKET = "unix:///run/ketch.sock"
 DEFAULT_CONFIG_FILE = Path("/etc/ketch/daemon.json")
@@ -31,6 +33,10 @@ class DaemonConfig:
     registry_mirrors: list[str] = field(default_factory=list)
     max_concurrent_downloads: int = 3
     max_concurrent_uploads: int = 5
+    #: the network service's daemon.json keys as given (bridge, bip, fixed-cidr,
+    #: default-address-pools, iptables, ip-forward, ip-masq, icc, mtu, ip,
+    #: iptables-chain-prefix): ``ketch.networks.config.from_daemon_settings`` reads them
+    network_settings: dict[str, Any] = field(default_factory=dict)
 
 
 # daemon.json key -> (attribute, converter)
@@ -69,8 +75,62 @@ def build_parser() -> argparse.ArgumentParser:
                         help="layers downloaded in parallel per pull (default 3)")
     parser.add_argument("--max-concurrent-uploads", type=int,
                         help="layers uploaded in parallel per push (default 5)")
+    _add_network_flags(parser)
     parser.add_argument("-v", "--version", action="store_true", help="print version and exit")
     return parser
+
+
+def _go_bool(text: str) -> bool:
+    """Go's strconv.ParseBool, for ``--iptables=false`` and its kind."""
+    lowered = text.strip().lower()
+    if lowered in ("1", "t", "true"):
+        return True
+    if lowered in ("0", "f", "false"):
+        return False
+    raise argparse.ArgumentTypeError(f"invalid boolean value {text!r}")
+
+
+def _address_pool(text: str) -> dict[str, Any]:
+    """``--default-address-pool base=10.10.0.0/16,size=24`` as the daemon.json entry."""
+    fields: dict[str, str] = {}
+    for part in text.split(","):
+        key, eq, value = part.partition("=")
+        if not eq or key.strip() not in ("base", "size"):
+            raise argparse.ArgumentTypeError(f"invalid field {part!r} must be base or size")
+        fields[key.strip()] = value.strip()
+    if "base" not in fields or "size" not in fields:
+        raise argparse.ArgumentTypeError(f"{text!r}: base and size are required")
+    try:
+        return {"base": fields["base"], "size": int(fields["size"])}
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid size in {text!r}") from None
+
+
+#: dockerd's network flags: daemon.json key -> argparse destination
+_NETWORK_FLAGS = {
+    "bridge": "bridge", "bip": "bip", "fixed-cidr": "fixed_cidr",
+    "default-address-pools": "default_address_pools", "iptables": "iptables",
+    "ip-forward": "ip_forward", "ip-masq": "ip_masq", "icc": "icc", "mtu": "mtu", "ip": "ip",
+}
+
+
+def _add_network_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-b", "--bridge",
+                        help='the default bridge network\'s device (default ketch0; "none": '
+                             "no default bridge)")
+    parser.add_argument("--bip", help="the default bridge's address with prefix length")
+    parser.add_argument("--fixed-cidr", help="where default-bridge containers get addresses")
+    parser.add_argument("--default-address-pool", dest="default_address_pools",
+                        action="append", type=_address_pool,
+                        help="default address pools for new networks (base=CIDR,size=N)")
+    for name, text in (("iptables", "program iptables rules"),
+                       ("ip-forward", "enable net.ipv4.ip_forward"),
+                       ("ip-masq", "masquerade traffic leaving the default bridge"),
+                       ("icc", "traffic between containers of the default bridge")):
+        parser.add_argument(f"--{name}", dest=name.replace("-", "_"), nargs="?",
+                            const=True, type=_go_bool, help=f"{text} (default true)")
+    parser.add_argument("--mtu", type=int, help="MTU of the default bridge's containers")
+    parser.add_argument("--ip", help="default host address of published ports (0.0.0.0)")
 
 
 def load_config(args: argparse.Namespace) -> DaemonConfig:
@@ -83,6 +143,7 @@ def load_config(args: argparse.Namespace) -> DaemonConfig:
         "registry-mirrors": args.registry_mirrors,
         "max-concurrent-downloads": args.max_concurrent_downloads,
         "max-concurrent-uploads": args.max_concurrent_uploads,
+        **{key: getattr(args, dest) for key, dest in _NETWORK_FLAGS.items()},
     }
     clashes = [f"{key}: (from flag: {flags[key]}, from file: {from_file[key]})"
                for key in from_file if flags.get(key) is not None]
@@ -95,6 +156,10 @@ def load_config(args: argparse.Namespace) -> DaemonConfig:
         value = flags[key] if flags[key] is not None else from_file.get(key)
         if value is not None:
             setattr(config, attribute, convert(value))
+    for key in NETWORK_KEYS:
+        value = flags.get(key) if flags.get(key) is not None else from_file.get(key)
+        if value is not None:
+            config.network_settings[key] = value
     if config.debug:
         config.log_level = "debug"
     for name in ("max_concurrent_downloads", "max_concurrent_uploads"):
@@ -104,6 +169,10 @@ def load_config(args: argparse.Namespace) -> DaemonConfig:
         raise InvalidArgument(f"invalid log level: {config.log_level!r}")
     config.data_root = config.data_root.absolute()
     config.exec_root = config.exec_root.absolute()
+    try:
+        from_daemon_settings(config.exec_root, config.network_settings)
+    except (ValueError, TypeError) as exc:
+        raise InvalidArgument(f"invalid network configuration: {exc}") from None
     return config
 
 
@@ -120,7 +189,7 @@ def _read_file(path: Path) -> dict[str, Any]:
         raise InvalidArgument(f"invalid configuration file {path}: {exc}") from None
     if not isinstance(data, dict):
         raise InvalidArgument(f"invalid configuration file {path}: expected a JSON object")
-    unknown = sorted(k for k in data if k not in _FILE_KEYS)
+    unknown = sorted(k for k in data if k not in _FILE_KEYS and k not in NETWORK_KEYS)
     if unknown:
         raise InvalidArgument(
             f"invalid configuration file {path}: the following directives don't match any "

@@ -26,10 +26,13 @@ from ketch.images.service import ImageService
 from ketch.images.store import ImageStore
 from ketch.images.transfer import ImageTransfer
 from ketch.layers.store import LayerStore
+from ketch.networks.config import from_daemon_settings
+from ketch.networks.service import NetworkService
 from ketch.runtime.conmon import ConmonRuntime
 from ketch.store import Database
 from ketch.store.containers import ContainerTable
 from ketch.store.images import ImageMetadata
+from ketch.store.networks import NetworkTable
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +73,9 @@ def build_engine(config: DaemonConfig) -> Engine:
     images = ImageService(store, events)
     bundles = LocalBundles(data_root / "containers", layers)
     runtime = ConmonRuntime(config.exec_root / "runtime")
-    containers = ContainerService(ContainerTable(db), images, runtime, bundles, events)
+    networks = NetworkService(
+        NetworkTable(db), from_daemon_settings(config.exec_root, config.network_settings), events)
+    containers = ContainerService(ContainerTable(db), images, runtime, bundles, events, networks)
     committer = ImageCommitter(images, tmp_dir)
     builder = Builder(images, Workspace(containers, bundles.rootfs, layers, committer),
                       BuildCache(db), tmp_dir)
@@ -85,6 +90,7 @@ def build_engine(config: DaemonConfig) -> Engine:
                 registry_mirrors=config.registry_mirrors,
                 max_concurrent_downloads=config.max_concurrent_downloads,
                 max_concurrent_uploads=config.max_concurrent_uploads)),
+        networks=networks,
         tmp_dir=tmp_dir, data_root=data_root, engine_id=_engine_id(data_root),
         debug=config.log_level == "debug",
     )

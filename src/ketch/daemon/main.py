@@ -44,8 +44,14 @@ def _secure_socket(path: Path) -> None:
 async def serve(config: DaemonConfig) -> None:
     sockets = [_unix_path(host) for host in config.hosts]
     engine = build_engine(config)
-    await engine.services.containers.recover()
-    app = create_app(engine.services)
+    services = engine.services
+    # Containers still running keep their sandboxes, addresses and ports: the
+    # network service needs to know which before it drops the rest, and no
+    # container may start (restart policies) before the networks are back.
+    alive = await services.containers.recover()
+    await services.networks.start(alive)
+    await services.containers.start_after_recovery()
+    app = create_app(services)
     runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=2.0,
                            access_log=logging.getLogger("aiohttp.access"))
     await runner.setup()
@@ -65,8 +71,9 @@ async def serve(config: DaemonConfig) -> None:
         await stop.wait()
         log.info("Processing signal, shutting down")
     finally:
-        await engine.services.containers.close()
+        await services.containers.close()
         await runner.cleanup()
+        await services.networks.close()
         for path in sockets:
             path.unlink(missing_ok=True)
         engine.close()

@@ -37,7 +37,7 @@ MANIFEST_ACCEPT = ", ".join((
     mediatypes.DOCKER_MANIFEST, mediatypes.OCI_MANIFEST,
 ))
 USER_AGENT = "ketch/0 (registry client)"
-_CHUNK = 1 << 16
+_CHUNK = 1 << 20
 #: how many times one blob download is resumed before giving up
 RESUME_ATTEMPTS = 5
 

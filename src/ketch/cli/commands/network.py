@@ -386,6 +386,8 @@ def run_network_rm(env: Env, p: Parsed) -> int:
             status = 1
             continue
         env.out(f"{name}\n")
+    if status:
+        env.err(f"exit status {status}\n")  # docker's StatusError text
     return status
 
 

@@ -199,12 +199,28 @@ def create_container(env: Env, cfg: ContainerConfig, p: Parsed) -> str:
             pull_image(env, image, platform, quiet)
             created = env.client.containers.create(body, name=p["name"], platform=platform)
         ident = str(created.get("Id") or "")
-        for warning in created.get("Warnings") or []:
+        warnings = list(created.get("Warnings") or [])
+        warnings += _localhost_dns_warning(cfg.host_config.get("Dns") or [])
+        for warning in warnings:
             env.err(f"WARNING: {warning}\n")
         cid.write(ident)
         return ident
     finally:
         cid.close()
+
+
+def _localhost_dns_warning(servers: list[str]) -> list[str]:
+    """docker warns (on the client side) about the first loopback ``--dns``."""
+    import ipaddress
+
+    for server in servers:
+        try:
+            addr = ipaddress.ip_address(server)
+        except ValueError:
+            continue
+        if addr.is_loopback:
+            return [f"Localhost DNS ({addr}) may fail in containers."]
+    return []
 
 
 def run_create(env: Env, p: Parsed) -> int:
