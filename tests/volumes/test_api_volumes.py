@@ -1,9 +1,7 @@
 """The volume routes over HTTP: bodies, status codes, errors, docker-py.
 
 Each test runs against two daemons: ``mini``, the real API module serving a
-real VolumeService on a unix socket (always available), and ``ketchd``, the
-real daemon, which is skipped until its routes are wired (as long as
-``GET /volumes`` answers 404).
+real VolumeService on a unix socket, and ``ketchd``, the real daemon.
 """
 
 from __future__ import annotations
@@ -38,20 +36,13 @@ class Target:
         return unixhttp.request(self.socket, method, path, data, headers)
 
 
-def ketchd_with_volumes(engine: Engine) -> Engine:
-    if engine.request("GET", "/volumes").status == 404:
-        pytest.skip("ketchd does not serve the volume routes yet (GET /volumes answers 404): "
-                    "wire ketch.api.volumes into ketch.api.app")
-    return engine
-
-
 @pytest.fixture(params=["mini", "ketchd"])
 def target(request: pytest.FixtureRequest) -> Iterator[Target]:
     if request.param == "mini":
         mini: MiniDaemon = request.getfixturevalue("mini_daemon")
         yield Target(str(mini.socket), str(mini.world.root), mini)
     else:
-        engine = ketchd_with_volumes(request.getfixturevalue("ketchd"))
+        engine: Engine = request.getfixturevalue("ketchd")
         yield Target(str(engine.socket), str(engine.data_root), None)
 
 

@@ -1,16 +1,12 @@
 """``ketch volume ...`` against the Docker CLI 28, both talking to the same daemon.
 
-The daemon is the mini daemon (the real volume API on a real VolumeService),
-or the real ketchd once it serves the volume routes. ``ketch`` runs as its
-own process when the ``volume`` command group is registered in
-``ketch.cli.main``; until then the command functions are called in-process
-with the same error handling as ``main.run``. Outputs must be equal byte for
-byte, docker's own name aside.
+The daemon is the mini daemon (the real volume API on a real VolumeService)
+or the real ketchd; ``ketch`` runs as its own process. Outputs must be equal
+byte for byte, docker's own name aside.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import secrets
@@ -22,48 +18,6 @@ from support.dockercli import DOCKER_CLI, Result, docker_cli_env, run
 from support.engines import Engine
 
 from .conftest import MiniDaemon
-from .test_api_volumes import ketchd_with_volumes
-
-#: sub-command -> (spec factory, runner), for the in-process fallback
-_COMMANDS = {
-    "create": ("spec_volume_create", "run_volume_create"),
-    "ls": ("spec_volume_ls", "run_volume_ls"),
-    "list": ("spec_volume_ls", "run_volume_ls"),
-    "inspect": ("spec_volume_inspect", "run_volume_inspect"),
-    "rm": ("spec_volume_rm", "run_volume_rm"),
-    "remove": ("spec_volume_rm", "run_volume_rm"),
-    "prune": ("spec_volume_prune", "run_volume_prune"),
-}
-
-
-def _registered() -> bool:
-    from ketch.cli import main
-
-    return "volume" in main._GROUPS
-
-
-def _in_process(host: str, args: list[str], stdin: str) -> Result:
-    from ketch.cli.commands import volume
-    from ketch.cli.env import Env
-    from ketch.cli.flags import HelpRequested, UsageError, parse
-    from ketch.cli.messages import daemon_error_text
-    from ketch.errors import KetchError
-
-    out, err = io.StringIO(), io.StringIO()
-    env = Env(host=host, stdin=io.StringIO(stdin), stdout=out, stderr=err)
-    spec_name, run_name = _COMMANDS[args[0]]
-    spec = getattr(volume, spec_name)(f"ketch volume {args[0]}")
-    try:
-        code = int(getattr(volume, run_name)(env, parse(spec, args[1:])))
-    except HelpRequested:  # pragma: no cover - not used by these tests
-        code = 0
-    except UsageError as exc:
-        err.write(f"{exc}\n")
-        code = exc.code
-    except KetchError as exc:
-        err.write(daemon_error_text(exc) + "\n")
-        code = 1
-    return Result(["ketch", "volume", *args], code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture(params=["mini", "ketchd"])
@@ -73,7 +27,7 @@ def host_env(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         mini: MiniDaemon = request.getfixturevalue("mini_daemon")
         yield mini.env
     else:
-        engine: Engine = ketchd_with_volumes(request.getfixturevalue("ketchd"))
+        engine: Engine = request.getfixturevalue("ketchd")
         yield docker_cli_env(engine.host, tmp_path_factory.mktemp("cfg"))
 
 
@@ -85,10 +39,8 @@ class Both:
         return run(self.env, [DOCKER_CLI, "volume", *args], input=input)
 
     def ketch(self, *args: str, input: str = "") -> Result:
-        if _registered():
-            env = {**self.env, "KETCH_HOST": self.env["DOCKER_HOST"]}
-            return run(env, [KETCH, "volume", *args], input=input)
-        return _in_process(self.env["DOCKER_HOST"], list(args), input)
+        env = {**self.env, "KETCH_HOST": self.env["DOCKER_HOST"]}
+        return run(env, [KETCH, "volume", *args], input=input)
 
     def same(self, *args: str, input: str = "",
              setup: Callable[[], object] | None = None) -> Result:

@@ -7,7 +7,18 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from ketch.api import build, commit, containers, distribution, execs, images, networks, system
+from ketch.api import (
+    archive,
+    build,
+    commit,
+    containers,
+    distribution,
+    execs,
+    images,
+    networks,
+    system,
+    volumes,
+)
 from ketch.api.errors import Handler, error_middleware, json_error
 from ketch.api.keys import SERVICES, Services
 from ketch.api.version import API_VERSION, check_version
@@ -15,7 +26,8 @@ from ketch.errors import KetchError
 from ketch.system import ENGINE_VERSION
 
 VERSION_PREFIX = r"/v{version:[0-9]+\.[0-9]+}"
-ROUTE_MODULES = (system, images, containers, execs, distribution, networks, build, commit)
+ROUTE_MODULES = (system, images, containers, execs, distribution, networks, build, commit,
+                 volumes, archive)
 
 
 @web.middleware
@@ -39,6 +51,7 @@ def create_app(services: Services) -> web.Application:
     app = web.Application(middlewares=[error_middleware, version_middleware],
                           client_max_size=64 << 20)
     app[SERVICES] = services
+    app[volumes.VOLUMES] = services.volumes
     app[networks.NETWORKS] = services.networks
     app[networks.ATTACHER] = services.containers
 

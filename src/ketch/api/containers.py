@@ -14,6 +14,7 @@ from ketch.api.keys import SERVICES
 from ketch.api.params import query_bool, query_filters, query_int, query_str
 from ketch.api.stdio import parse_detach_keys, pump
 from ketch.api.streams import json_response
+from ketch.api.volumes import mount_point_json
 from ketch.containers.model import Container, CreateRequest
 from ketch.containers.networking import ContainerNetworking
 from ketch.containers.ps import status_text
@@ -55,7 +56,7 @@ def container_inspect(request: web.Request, container: Container) -> dict[str, A
         "ExecIDs": services.execs.ids_for(container.id) or None,
         "HostConfig": msgspec.to_builtins(container.host_config),
         "GraphDriver": {"Name": "overlay2", "Data": None},
-        "Mounts": [],
+        "Mounts": [mount_point_json(p) for p in container.mount_points],
         "Config": msgspec.to_builtins(container.config),
         "NetworkSettings": services.containers.networking.settings(container),
     }
@@ -84,7 +85,7 @@ def container_summary(container: Container, now_ns: int,
         "HostConfig": {"NetworkMode": _network_mode(container)},
         "NetworkSettings": {"Networks": networking.networks_view(container)
                             if networking else {}},
-        "Mounts": [],
+        "Mounts": [mount_point_json(p) for p in container.mount_points],
     }
 
 
@@ -99,7 +100,7 @@ async def create_container(request: web.Request) -> web.Response:
     except msgspec.DecodeError as exc:
         raise InvalidArgument(f"invalid JSON: {exc}") from None
     container = await request.app[SERVICES].containers.create(
-        create, name=query_str(request, "name"))
+        create, name=query_str(request, "name"), api_version=request["api_version"])
     return json_response({"Id": container.id, "Warnings": []}, status=201)
 
 

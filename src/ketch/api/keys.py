@@ -17,6 +17,7 @@ from ketch.images.commit import ImageCommitter
 from ketch.images.service import ImageService
 from ketch.images.transfer import ImageTransfer
 from ketch.networks.service import NetworkService
+from ketch.volumes.service import VolumeService
 
 
 @dataclass
@@ -35,6 +36,8 @@ class Services:
     distribution: DistributionService
     #: networks, endpoints, published ports, embedded DNS
     networks: NetworkService
+    #: named and anonymous volumes (the local driver)
+    volumes: VolumeService
     #: where request bodies (archives, tarballs) are spooled before use
     tmp_dir: Path
     data_root: Path

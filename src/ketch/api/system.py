@@ -17,6 +17,7 @@ from ketch.api.keys import SERVICES
 from ketch.api.params import query_filters, query_list, query_str
 from ketch.api.streams import json_response
 from ketch.api.version import API_VERSION, MIN_API_VERSION, at_least
+from ketch.api.volumes import volume_usage_json
 from ketch.distribution.service import RegistrySettings
 from ketch.errors import InvalidArgument
 from ketch.events import Event, EventFilter
@@ -152,7 +153,7 @@ async def disk_usage(request: web.Request) -> web.Response:
             for c in services.containers.table.all()
         ]
     if "volume" in wanted:
-        body["Volumes"] = []
+        body["Volumes"] = volume_usage_json(await services.volumes.disk_usage())
     if "build-cache" in wanted:
         body["BuildCache"] = []
     return json_response(body)

@@ -118,7 +118,7 @@ class Workspace:
 
     async def remove(self, container: Container) -> None:
         with contextlib.suppress(KetchError):
-            await self.containers.remove(container.id, force=True)
+            await self.containers.remove(container.id, force=True, volumes=True)
 
 
 def image_chain(diff_ids: list[str]) -> list[str]:

@@ -140,6 +140,27 @@ def validate_extra_host(value: str) -> str:
     return check(value)
 
 
+#: What an empty flag value is kept as (the flag parser drops "" from lists).
+_EMPTY = "\x00"
+
+
+def keep_empty(value: str) -> str:
+    """``-v ""`` is docker's "invalid empty volume spec", an empty ``--tmpfs`` or
+    ``--volumes-from`` goes to the daemon: keep empty values until build()."""
+    return value or _EMPTY
+
+
+def _values(p: Parsed, name: str) -> list[str]:
+    return ["" if v == _EMPTY else v for v in p[name]]
+
+
+def parse_mount(value: str) -> dict[str, Any]:
+    """``--mount type=...,src=...,dst=...`` as the ``HostConfig.Mounts`` entry docker sends."""
+    from ketch.cli.mountopts import parse_mount as parse
+
+    return parse(value)
+
+
 # --- the flags ------------------------------------------------------------------------
 
 
@@ -192,6 +213,8 @@ def container_flags() -> list[Flag]:
              convert=ram_in_bytes),
         Flag("memory-swap", "Swap limit equal to memory plus swap: '-1' to enable unlimited "
              "swap", kind="string", typename="bytes", convert=mem_swap_bytes),
+        Flag("mount", "Attach a filesystem mount to the container", kind="list",
+             typename="mount", convert=parse_mount),
         Flag("net", "Connect a container to a network", kind="list", typename="network",
              convert=validate_network, hidden=True),
         Flag("net-alias", "Add network-scoped alias for the container", kind="list",
@@ -217,12 +240,18 @@ def container_flags() -> list[Flag]:
              convert=ram_in_bytes),
         Flag("stop-signal", "Signal to stop the container", kind="string"),
         Flag("stop-timeout", "Timeout (in seconds) to stop a container", kind="int"),
-        Flag("tmpfs", "Mount a tmpfs directory", kind="list", typename="list"),
+        Flag("tmpfs", "Mount a tmpfs directory", kind="list", typename="list",
+             convert=keep_empty),
         Flag("tty", "Allocate a pseudo-TTY", short="t"),
         Flag("user", "Username or UID (format: <name|uid>[:<group|gid>])", short="u",
              kind="string"),
         Flag("userns", "User namespace to use", kind="string"),
         Flag("uts", "UTS namespace to use", kind="string"),
+        Flag("volume", "Bind mount a volume", short="v", kind="list", typename="list",
+             convert=keep_empty),
+        Flag("volume-driver", "Optional volume driver for the container", kind="string"),
+        Flag("volumes-from", "Mount volumes from the specified container(s)", kind="list",
+             typename="list", convert=keep_empty),
         Flag("workdir", "Working directory inside the container", short="w", kind="string"),
     ]
     flags += [Flag(long, "(not supported yet)", short=short, kind=kind, hidden=True)
@@ -247,11 +276,10 @@ UNSUPPORTED: tuple[tuple[str, str, str], ...] = (
     ("io-maxbandwidth", "", "string"), ("io-maxiops", "", "string"),
     ("isolation", "", "string"), ("kernel-memory", "", "string"),
     ("link", "", "list"), ("link-local-ip", "", "list"),
-    ("memory-swappiness", "", "string"), ("mount", "", "list"),
+    ("memory-swappiness", "", "string"),
     ("no-healthcheck", "", "bool"), ("oom-kill-disable", "", "bool"),
     ("security-opt", "", "list"), ("storage-opt", "", "list"), ("sysctl", "", "list"),
-    ("ulimit", "", "list"), ("volume", "v", "list"), ("volume-driver", "", "string"),
-    ("volumes-from", "", "list"), ("use-api-socket", "", "bool"),
+    ("ulimit", "", "list"), ("use-api-socket", "", "bool"),
     ("disable-content-trust", "", "bool"),
 )
 
@@ -401,10 +429,10 @@ def build(p: Parsed, image: str, args: list[str],
     attach_stdout = "stdout" in attach or not attach
     attach_stderr = "stderr" in attach or not attach
 
-    tmpfs: dict[str, str] = {}
-    for item in p["tmpfs"]:
-        key, _, val = item.partition(":")
-        tmpfs[key] = val
+    from ketch.cli.mountopts import split_tmpfs, split_volumes
+
+    binds, volumes = split_volumes(_values(p, "volume"))
+    tmpfs = split_tmpfs(_values(p, "tmpfs"))
 
     entrypoint: list[str] | None = None
     if p["entrypoint"]:
@@ -454,7 +482,7 @@ def build(p: Parsed, image: str, args: list[str],
         "Env": env or None,
         "Cmd": list(args) or None,
         "Image": image,
-        "Volumes": {},
+        "Volumes": volumes,
         "WorkingDir": p["workdir"],
         "Entrypoint": entrypoint,
         "OnBuild": None,
@@ -471,15 +499,15 @@ def build(p: Parsed, image: str, args: list[str],
     attachments = list(p["network"]) + list(p["net"])
     network_mode = attachments[0]["Target"] if attachments else "default"
     host_config: dict[str, Any] = {
-        "Binds": None,
+        "Binds": binds,
         "ContainerIDFile": p["cidfile"],
         "LogConfig": {"Type": p["log_driver"], "Config": log_opts},
         "NetworkMode": network_mode,
         "PortBindings": port_bindings,
         "RestartPolicy": restart,
         "AutoRemove": p["rm"],
-        "VolumeDriver": "",
-        "VolumesFrom": None,
+        "VolumeDriver": p["volume_driver"],
+        "VolumesFrom": _values(p, "volumes_from") or None,
         "ConsoleSize": [console_size[0], console_size[1]],
         "CapAdd": normalize_caps(p["cap_add"]),
         "CapDrop": normalize_caps(p["cap_drop"]),
@@ -498,12 +526,11 @@ def build(p: Parsed, image: str, args: list[str],
         "PublishAllPorts": p["publish_all"],
         "ReadonlyRootfs": p["read_only"],
         "SecurityOpt": None,
+        **({"Tmpfs": tmpfs} if tmpfs else {}),
         "UTSMode": p["uts"],
         "UsernsMode": p["userns"],
         "ShmSize": p["shm_size"] or 0,
     }
-    if tmpfs:
-        host_config["Tmpfs"] = tmpfs
     if p["runtime"]:
         host_config["Runtime"] = p["runtime"]
     host_config.update({
@@ -537,6 +564,10 @@ def build(p: Parsed, image: str, args: list[str],
         "CpuPercent": 0,
         "IOMaximumIOps": 0,
         "IOMaximumBandwidth": 0,
+    })
+    if p["mount"]:
+        host_config["Mounts"] = list(p["mount"])
+    host_config.update({
         "MaskedPaths": None,
         "ReadonlyPaths": None,
     })

@@ -51,6 +51,7 @@ _TOP: dict[str, _Entry] = {
     "logout": ("registry", "spec_logout", "run_logout", None),
     "attach": ("run", "spec_attach", "run_attach", None),
     "commit": ("commit", "spec_commit", "run_commit", None),
+    "cp": ("cp", "spec_cp", "run_cp", None),
     "create": ("run", "spec_create", "run_create", None),
     "diff": ("diff", "spec_diff", "run_diff", None),
     "exec": ("run", "spec_exec", "run_exec", None),
@@ -103,6 +104,7 @@ _GROUPS: dict[str, tuple[str, dict[str, _Entry], dict[str, str]]] = {
         {
             "attach": _TOP["attach"],
             "commit": _TOP["commit"],
+            "cp": _TOP["cp"],
             "create": _TOP["create"],
             "diff": _TOP["diff"],
             "exec": _TOP["exec"],
@@ -141,6 +143,17 @@ _GROUPS: dict[str, tuple[str, dict[str, _Entry], dict[str, str]]] = {
         },
         {"list": "ls", "remove": "rm"},
     ),
+    "volume": (
+        "Manage volumes",
+        {
+            "create": ("volume", "spec_volume_create", "run_volume_create", None),
+            "inspect": ("volume", "spec_volume_inspect", "run_volume_inspect", None),
+            "ls": ("volume", "spec_volume_ls", "run_volume_ls", None),
+            "prune": ("volume", "spec_volume_prune", "run_volume_prune", None),
+            "rm": ("volume", "spec_volume_rm", "run_volume_rm", None),
+        },
+        {"list": "ls", "remove": "rm"},
+    ),
     "system": (
         "Manage ketch",
         {
@@ -171,6 +184,7 @@ _SHORT = {
     "logout": "Log out from a registry",
     "attach": "Attach local standard input, output, and error streams to a running container",
     "commit": "Create a new image from a container's changes",
+    "cp": "Copy files/folders between a container and the local filesystem",
     "create": "Create a new container",
     "diff": "Inspect changes to files or directories on a container's filesystem",
     "exec": "Execute a command in a running container",
@@ -208,6 +222,11 @@ _GROUP_SHORT = {
     ("network", "ls"): "List networks",
     ("network", "prune"): "Remove all unused networks",
     ("network", "rm"): "Remove one or more networks",
+    ("volume", "create"): "Create a volume",
+    ("volume", "inspect"): "Display detailed information on one or more volumes",
+    ("volume", "ls"): "List volumes",
+    ("volume", "prune"): "Remove unused local volumes",
+    ("volume", "rm"): "Remove one or more volumes",
 }
 
 _LOG_LEVELS = ("panic", "fatal", "error", "warn", "warning", "info", "debug", "trace")

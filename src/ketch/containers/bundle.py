@@ -3,9 +3,11 @@ bundle the runtime can create, and to clean up after it."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Protocol
 
 from ketch.containers.model import Container
+from ketch.containers.mounts import OciMounts
 from ketch.containers.networking import NetworkSetup
 from ketch.images.model import Image
 from ketch.runtime.base import CreateOptions
@@ -17,11 +19,18 @@ class BundleBuilder(Protocol):
         fills the container's engine-managed paths (hosts, log, ...)."""
         ...
 
+    async def mount_rootfs(self, container: Container, image: Image) -> Path:
+        """Mount the root filesystem of a created container (to fill its new
+        volumes from the image at create); release() unmounts it again."""
+        ...
+
     async def prepare(self, container: Container, image: Image,
-                      network: NetworkSetup | None = None) -> CreateOptions:
+                      network: NetworkSetup | None = None,
+                      mounts: OciMounts | None = None) -> CreateOptions:
         """Mount the rootfs, write /etc files and config.json (docker start);
         *network* is the namespace to join and what /etc/hosts and
-        /etc/resolv.conf must say (None: a namespace of its own, loopback only)."""
+        /etc/resolv.conf must say (None: a namespace of its own, loopback only);
+        *mounts* the container's volumes, binds and tmpfs mounts for the spec."""
         ...
 
     async def update_network_files(self, container: Container, network: NetworkSetup) -> None:

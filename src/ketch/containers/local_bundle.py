@@ -20,6 +20,7 @@ from typing import Any
 
 from ketch.containers.etcfiles import HOST_GATEWAY, parse_extra_host, write_etc_files
 from ketch.containers.model import Container
+from ketch.containers.mounts import OciMounts
 from ketch.containers.networking import NetworkSetup
 from ketch.containers.rootfs import ContainerRootfs, mkdir_in_root
 from ketch.containers.spec import (
@@ -121,8 +122,12 @@ class LocalBundles:
         if network.shared_with is None:
             await self._write_etc(container, network)
 
+    async def mount_rootfs(self, container: Container, image: Image) -> Path:
+        return await asyncio.to_thread(self.rootfs.mount, container.id, self._chain(image))
+
     async def prepare(self, container: Container, image: Image,
-                      network: NetworkSetup | None = None) -> CreateOptions:
+                      network: NetworkSetup | None = None,
+                      mounts: OciMounts | None = None) -> CreateOptions:
         directory = self._dir(container)
         host = container.host_config
         config = container.config
@@ -174,7 +179,10 @@ class LocalBundles:
             or "no-new-privileges:true" in (host.security_opt or []),
             seccomp="seccomp=unconfined" not in (host.security_opt or []),
             masked_paths=host.masked_paths, readonly_paths=host.readonly_paths,
+            mounts=mounts.mounts if mounts is not None else (),
         ))
+        if mounts is not None and mounts.rootfs_propagation:
+            spec["linux"]["rootfsPropagation"] = mounts.rootfs_propagation
         bundle = directory / "bundle"
         bundle.mkdir(exist_ok=True, mode=0o700)
         (bundle / "config.json").write_text(json.dumps(spec))

@@ -40,9 +40,13 @@ def merge_image_config(user: ContainerConfig, image: dict[str, Any]) -> Containe
             start_interval=health.get("StartInterval", 0), retries=health.get("Retries", 0))
     if not user.working_dir:
         user.working_dir = image.get("WorkingDir") or ""
-    image_volumes = image.get("Volumes") or {}
-    if image_volumes:
-        user.volumes = {**image_volumes, **(user.volumes or {})}
+    # Docker's rule: no volumes of the user's (the CLI sends {}) means the
+    # image's, null included, so ``inspect`` shows null for a plain container.
+    image_volumes = image.get("Volumes")
+    if not user.volumes:
+        user.volumes = dict(image_volumes) if image_volumes is not None else None
+    elif image_volumes:
+        user.volumes = {**user.volumes, **image_volumes}
     if not user.stop_signal:
         user.stop_signal = image.get("StopSignal") or None
     image_labels = image.get("Labels") or {}

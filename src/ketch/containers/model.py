@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from ketch.containers.mounts import MountPoint
+
 Status = Literal["created", "running", "paused", "restarting", "removing", "exited", "dead"]
 
 
@@ -220,6 +222,9 @@ class Container(msgspec.Struct):
     #: the networks the container joins when it starts, by network name
     #: (Docker's ``NetworkSettings.Networks`` configuration)
     networks: dict[str, EndpointConfig] = msgspec.field(default_factory=dict)
+    #: volumes, binds and tmpfs mounts, with the volume names and host paths
+    #: fixed at create (``docker inspect``'s ``Mounts``)
+    mount_points: list[MountPoint] = msgspec.field(default_factory=list)
 
     @property
     def short_id(self) -> str:

@@ -29,6 +29,7 @@ from ketch.containers.model import (
     EndpointIPAMConfig,
     HostConfig,
 )
+from ketch.containers.mounts import MountPoint
 from ketch.containers.names import random_name, validate_name
 from ketch.containers.networking import (
     ContainerNetworking,
@@ -39,6 +40,7 @@ from ketch.containers.networking import (
 from ketch.containers.ps import ContainerFilter
 from ketch.containers.restart import next_delay, restart_on_daemon_start, should_restart
 from ketch.containers.top import run_ps
+from ketch.containers.volumes import ContainerVolumes
 from ketch.errors import (
     Conflict,
     Forbidden,
@@ -49,7 +51,7 @@ from ketch.errors import (
 )
 from ketch.events import EventBus
 from ketch.images.filters import labels_exclude, labels_match
-from ketch.images.model import ImageUser
+from ketch.images.model import Image, ImageUser
 from ketch.images.service import ImageService
 from ketch.networks.model import Network
 from ketch.networks.service import NetworkService
@@ -125,9 +127,11 @@ class _Waiters:
 
 class ContainerService:
     def __init__(self, table: ContainerTable, images: ImageService, runtime: Runtime,
-                 bundles: BundleBuilder, events: EventBus, networks: NetworkService) -> None:
+                 bundles: BundleBuilder, events: EventBus, networks: NetworkService,
+                 volumes: ContainerVolumes) -> None:
         self.table = table
         self.networking = ContainerNetworking(networks, self.get)
+        self.volumes = volumes
         self.images = images
         self.runtime = runtime
         self.bundles = bundles
@@ -175,7 +179,10 @@ class ContainerService:
         self.events.emit("container", action, container.id, **attributes)
 
     # -- create -------------------------------------------------------------------
-    async def create(self, request: CreateRequest, name: str = "") -> Container:
+    async def create(self, request: CreateRequest, name: str = "",
+                     api_version: str = "1.50") -> Container:
+        """``docker create``; *api_version* is the client's (some mount options
+        mean other things to older clients; the default is the newest)."""
         if name:
             name = validate_name(name)
         if not request.image:
@@ -191,6 +198,7 @@ class ContainerService:
             if request.networking_config is not None else None
         networks = plan_networks(config, host_config, endpoints, self._find_network,
                                  self._find_container)
+        mount_points = self.volumes.plan(host_config, api_version, self.get)
         path, args = command_of(config)
         container_id = secrets.token_hex(32)
         if not config.hostname and host_config.network_mode != "host":
@@ -218,8 +226,25 @@ class ContainerService:
                     f'Conflict. The container name "/{name}" is already in use by container '
                     f'"{existing.id}". You have to remove (or rename) that container to be '
                     f"able to reuse that name.")
+        await self._attach_volumes(container, image, mount_points)
         self.emit(container, "create")
         return container
+
+    async def _attach_volumes(self, container: Container, image: Image,
+                              points: list[MountPoint]) -> None:
+        """The volumes of a new container (its record exists, its lock keeps
+        others away meanwhile); a failure takes the container away again."""
+        async with self.lock(container.id):
+            try:
+                container.mount_points = await self.volumes.attach(
+                    container, points, lambda: self.bundles.mount_rootfs(container, image),
+                    lambda: self.bundles.release(container))
+                self._save(container)
+            except BaseException:
+                await self.bundles.destroy(container)
+                self.table.delete(container.id)
+                self._locks.pop(container.id, None)
+                raise
 
     # -- start ----------------------------------------------------------------------
     async def start(self, ref: str) -> None:
@@ -243,8 +268,13 @@ class ContainerService:
         image = self.images.get(container.image_id)
         try:
             network = await self.networking.attach(container)
-            options = await self.bundles.prepare(container, image, network)
-            pid = await self.runtime.create(options)
+            prepared = await self.volumes.setup(container)
+            try:
+                options = await self.bundles.prepare(container, image, network,
+                                                     self.volumes.oci(container, prepared))
+                pid = await self.runtime.create(options)
+            finally:
+                await self.volumes.close(prepared)
             await self._connect_pending_attachers(container.id)
             await self.runtime.start(container.id)
         except KetchError as exc:
@@ -263,6 +293,7 @@ class ContainerService:
         with contextlib.suppress(KetchError):
             await self.runtime.delete(container.id, force=True)
         await self.networking.release(container.id)
+        await self.volumes.teardown(container)
         with contextlib.suppress(KetchError):
             await self.bundles.release(container)
         message = exc.message
@@ -274,7 +305,7 @@ class ContainerService:
 
     async def _remove_quietly(self, container_id: str) -> None:
         with contextlib.suppress(KetchError):
-            await self.remove(container_id, force=True)
+            await self.remove(container_id, force=True, volumes=True)
 
     def _monitor(self, container_id: str) -> None:
         task = asyncio.get_running_loop().create_task(self._watch(container_id),
@@ -313,6 +344,7 @@ class ContainerService:
             with contextlib.suppress(KetchError):
                 await self.runtime.delete(container_id, force=True)
             await self.networking.release(container_id)
+            await self.volumes.teardown(container)
             with contextlib.suppress(KetchError):
                 await self.bundles.release(container)
             if container_id in self._stopping:
@@ -324,8 +356,9 @@ class ContainerService:
                     future.set_result(exit_info)
             waiters.exits.clear()
         if container.host_config.auto_remove:
+            # --rm takes the anonymous volumes along (Docker's RemoveVolume)
             with contextlib.suppress(KetchError):
-                await self.remove(container_id, force=True)
+                await self.remove(container_id, force=True, volumes=True)
         elif should_restart(container.host_config.restart_policy, exit_info.exit_code,
                             container.state.restart_count, container.state.manually_stopped):
             if recovering:
@@ -591,6 +624,7 @@ class ContainerService:
             await self.networking.release(container.id)
             await self.bundles.destroy(container)
             self.table.delete(container.id)
+            await self.volumes.release(container, remove_anonymous=volumes)
         self.emit(container, "destroy")
         self._drop_pending_attachers(container.id)
         waiters = self._waiters.pop(container.id, None)
@@ -674,6 +708,7 @@ class ContainerService:
                 await self.networking.release(container.id)
                 await self.bundles.destroy(container)
                 self.table.delete(container.id)
+                await self.volumes.release(container, remove_anonymous=False)
                 continue
             if container.state.status == "restarting" or (
                     not container.state.running and restart_on_daemon_start(
@@ -699,6 +734,7 @@ class ContainerService:
             log.info("re-adopted container %s (pid %d)", container.short_id, state.pid)
             alive.append(container.id)
             self._monitor(container.id)
+        await self.volumes.reconcile(self.table.all())
         return alive
 
     async def start_after_recovery(self) -> None:

@@ -17,6 +17,7 @@ from ketch.containers.execs import ExecService
 from ketch.containers.local_bundle import LocalBundles
 from ketch.containers.logs import K8sFileLogs, LogService
 from ketch.containers.service import ContainerService
+from ketch.containers.volumes import ContainerVolumes, recursive_readonly_supported
 from ketch.content import ContentStore
 from ketch.daemon.config import DaemonConfig
 from ketch.distribution.service import DistributionService, RegistrySettings
@@ -33,6 +34,8 @@ from ketch.store import Database
 from ketch.store.containers import ContainerTable
 from ketch.store.images import ImageMetadata
 from ketch.store.networks import NetworkTable
+from ketch.store.volumes import VolumeTable
+from ketch.volumes.service import VolumeService
 
 log = logging.getLogger(__name__)
 
@@ -70,12 +73,18 @@ def build_engine(config: DaemonConfig) -> Engine:
     store = ImageStore(ImageMetadata(db), content, layers)
     store.collect_garbage()
     events = EventBus()
+    volumes = VolumeService(VolumeTable(db), data_root / "volumes", events)
+    volumes.setup()
     images = ImageService(store, events)
     bundles = LocalBundles(data_root / "containers", layers)
     runtime = ConmonRuntime(config.exec_root / "runtime")
     networks = NetworkService(
         NetworkTable(db), from_daemon_settings(config.exec_root, config.network_settings), events)
-    containers = ContainerService(ContainerTable(db), images, runtime, bundles, events, networks)
+    container_volumes = ContainerVolumes(
+        volumes, data_root, config.exec_root / "volume-subpaths",
+        recursive_readonly=recursive_readonly_supported(runtime.runc))
+    containers = ContainerService(ContainerTable(db), images, runtime, bundles, events, networks,
+                                  container_volumes)
     committer = ImageCommitter(images, tmp_dir)
     builder = Builder(images, Workspace(containers, bundles.rootfs, layers, committer),
                       BuildCache(db), tmp_dir)
@@ -90,7 +99,7 @@ def build_engine(config: DaemonConfig) -> Engine:
                 registry_mirrors=config.registry_mirrors,
                 max_concurrent_downloads=config.max_concurrent_downloads,
                 max_concurrent_uploads=config.max_concurrent_uploads)),
-        networks=networks,
+        networks=networks, volumes=volumes,
         tmp_dir=tmp_dir, data_root=data_root, engine_id=_engine_id(data_root),
         debug=config.log_level == "debug",
     )

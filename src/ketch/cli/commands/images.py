@@ -250,12 +250,14 @@ def _render_inspect(tmpl: Any, text: str, kind: str) -> str:
     """Run over the typed view first; on failure over the raw JSON, as docker does."""
     import json
 
+    from ketch.cli.commands.volume import VOLUME_INSPECT
     from ketch.cli.goprint import loads_raw
     from ketch.cli.gotemplate import TemplateError
     from ketch.cli.typedview import CONTAINER_INSPECT, IMAGE_INSPECT, typed_view
 
     schema = {"image": (IMAGE_INSPECT, "image.InspectResponse"),
-              "container": (CONTAINER_INSPECT, "container.InspectResponse")}.get(kind)
+              "container": (CONTAINER_INSPECT, "container.InspectResponse"),
+              "volume": (VOLUME_INSPECT, "volume.Volume")}.get(kind)
     if schema is not None:
         view = typed_view(json.loads(text), schema[0], schema[1])
         try:
