@@ -77,6 +77,7 @@ from ketch.runtime.base import (
     Status,
 )
 from ketch.runtime.logrotate import LogKeeper
+from ketch.runtime.winsize import wait_for_size
 
 log = logging.getLogger(__name__)
 
@@ -520,7 +521,9 @@ class ConmonRuntime:
         return AttachIO(sock)
 
     async def resize(self, container_id: str, rows: int, cols: int) -> None:
-        _write_ctl(self._existing_dir(container_id), f"1 {int(rows)} {int(cols)}\n")
+        d = self._existing_dir(container_id)
+        _write_ctl(d, f"1 {int(rows)} {int(cols)}\n")
+        await wait_for_size(procs.read_pid(d / "pidfile") or 0, int(rows), int(cols))
 
     # -- exec ------------------------------------------------------------------------
     async def exec(self, container_id: str, opts: ExecOptions) -> ExecHandle:
@@ -634,6 +637,7 @@ class ConmonRuntime:
         if not ed.is_dir():
             raise NotFound(f"No such exec instance: {exec_id}")
         _write_ctl(ed, f"1 {int(rows)} {int(cols)}\n")
+        await wait_for_size(procs.read_pid(ed / "pidfile") or 0, int(rows), int(cols))
 
     async def delete_exec(self, container_id: str, exec_id: str) -> None:
         ed = self._exec_dir(container_id, exec_id)
