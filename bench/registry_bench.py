@@ -17,11 +17,13 @@ Figures are medians of several runs, in seconds unless noted; ratio is the
 left column over the right one (below 1.0: the left is faster, except for
 MB/s rows where above 1.0 is better). Targets from issue 4: ketch-registry
 throughput >= 1.0x distribution's; ketchd pull time <= 0.5x Docker's.
-Run with ``.venv/bin/python bench/registry_bench.py``.
+Run with ``.venv/bin/python bench/registry_bench.py``; ``--engines-only``
+skips part 1 (the registries are still started and filled, untimed).
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import io
 import json
@@ -259,7 +261,21 @@ def measure_engine(engine: Engine, regs: list[Registry]) -> dict[str, float]:
     return results
 
 
+def fill_registry(start: Callable[[Path], Registry], pusher: Engine, workdir: Path,
+                  regs: list[Registry]) -> Registry:
+    """A registry holding the image, pushed untimed (for ``--engines-only``)."""
+    reg = start(workdir)
+    regs.append(reg)
+    docker(pusher.env, "tag", f"{REPO_NAME}:{TAG}", reg.ref).ok()
+    docker(pusher.env, "push", reg.ref, timeout=900).ok()
+    return reg
+
+
 def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--engines-only", action="store_true",
+                        help="time only the engine pulls (part 2)")
+    args = parser.parse_args()
     if not REGISTRY_BIN.exists():
         print(f"{REGISTRY_BIN} is missing: apt-get install -y docker-registry")
         return 2
@@ -284,10 +300,16 @@ def main() -> int:
             docker(pusher.env, "rmi", warm.ref).ok()
         finally:
             warm.stop()
-        ours, ours_reg = measure_registry(start_ketch_registry, pusher, puller,
-                                          root / "ketch", regs)
-        theirs, theirs_reg = measure_registry(start_distribution, pusher, puller,
-                                              root / "dist", regs)
+        ours: dict[str, float] = {}
+        theirs: dict[str, float] = {}
+        if args.engines_only:
+            ours_reg = fill_registry(start_ketch_registry, pusher, root / "ketch", regs)
+            theirs_reg = fill_registry(start_distribution, pusher, root / "dist", regs)
+        else:
+            ours, ours_reg = measure_registry(start_ketch_registry, pusher, puller,
+                                              root / "ketch", regs)
+            theirs, theirs_reg = measure_registry(start_distribution, pusher, puller,
+                                                  root / "dist", regs)
         ketchd_pulls = measure_engine(puller, [ours_reg, theirs_reg])
         dockerd_pulls = measure_engine(dockerd, [ours_reg, theirs_reg])
     finally:
@@ -295,9 +317,10 @@ def main() -> int:
             reg.stop()
         problems = engines.stop_all()
         shutil.rmtree(root, ignore_errors=True)
-    print("columns: ketch = ketch-registry, docker = Debian's distribution registry")
-    print_table("registry (seconds unless noted)", ours, theirs)
-    print()
+    if ours:
+        print("columns: ketch = ketch-registry, docker = Debian's distribution registry")
+        print_table("registry (seconds unless noted)", ours, theirs)
+        print()
     print("columns: ketch = ketchd, docker = Debian's dockerd 20.10 (same registry)")
     print_table("engine pull of the 200 MB image (seconds)", ketchd_pulls, dockerd_pulls)
     if problems:

@@ -52,4 +52,7 @@ def test_kill9_during_load(fresh_ketchd: Any, tmp_path: Path) -> None:
     assert response.status == 200, response.text
     assert b"Loaded image: big:1" in response.body
     files = stored_files(data_root)
-    assert len(files["snapshots"]) == 4 and len(files["blobs"]) == 5
+    # the config is a blob; each layer is its snapshot plus a tar-split record
+    assert len(files["snapshots"]) == 4 and len(files["blobs"]) == 1
+    assert all((data_root / "layers" / hex_id / "tar-split").is_file()
+               for hex_id in files["snapshots"])

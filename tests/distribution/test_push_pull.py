@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from support.dockercli import docker
@@ -109,3 +110,43 @@ def test_pull_all_tags(
     assert f"Status: Downloaded newer image for {name}" in pulled.stdout
     listed = docker(target.env, "images", "--format", "{{.Repository}}:{{.Tag}}", name).ok()
     assert sorted(listed.stdout.split()) == [f"{name}:a", f"{name}:b"]
+
+
+def test_a_pulled_layer_is_stored_once_and_still_pushed_and_saved_exactly(
+    make_ketchd: Callable[..., Engine], offline_images: OfflineImages, registry: DistRegistry,
+    tmp_path: Path,
+) -> None:
+    """Pulled layers keep no tar blob: push and save rebuild the exact tar
+    from the unpacked files (tar-split), so image IDs and digests hold."""
+    source = make_ketchd()
+    ids = import_offline_images(source.env, offline_images, ("busybox",))
+    ref = f"{registry.host}/box:1"
+    docker(source.env, "tag", "busybox", ref).ok()
+    docker(source.env, "push", ref).ok()
+
+    puller = make_ketchd()
+    docker(puller.env, "pull", ref).ok()
+    diff_ids = _inspect(puller, ref)["RootFS"]["Layers"]
+    blobs = puller.data_root / "content" / "blobs" / "sha256"
+    assert diff_ids and not any((blobs / d.split(":")[1]).exists() for d in diff_ids)
+
+    # Another registry: nothing to mount from, so the layer is rebuilt,
+    # compressed and uploaded.
+    other = DistRegistry(tmp_path / "other").start()
+    try:
+        moved = f"{other.host}/moved/box:1"
+        docker(puller.env, "tag", ref, moved).ok()
+        pushed = docker(puller.env, "push", moved).ok()
+        assert "Pushed" in pushed.stdout, pushed.describe()
+        third = make_ketchd()
+        docker(third.env, "pull", moved).ok()
+        assert _inspect(third, moved)["Id"] == ids["busybox"]
+    finally:
+        other.cleanup()
+
+    archive = tmp_path / "saved.tar"
+    docker(puller.env, "save", "-o", str(archive), ref).ok()
+    loader = make_ketchd()
+    loaded = docker(loader.env, "load", "-i", str(archive)).ok()
+    assert f"Loaded image: {ref}" in loaded.stdout
+    assert _inspect(loader, ref)["Id"] == ids["busybox"]

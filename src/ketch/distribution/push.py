@@ -48,7 +48,7 @@ def compress_layer(store: ImageStore, diff_id: str, tmp_dir: Path) -> tuple[Path
         hasher = new_hasher()
         with os.fdopen(fd, "wb") as raw:
             tee = _HashingWriter(raw, hasher)
-            with store.content.open(diff_id) as source, \
+            with store.open_layer_tar(diff_id)[0] as source, \
                     gzip.GzipFile(fileobj=tee, mode="wb", mtime=0, compresslevel=6) as out:
                 while chunk := source.read(1 << 20):
                     out.write(chunk)

@@ -3,8 +3,9 @@
 The layout is the one Docker 25 and later write: an OCI image layout
 (``oci-layout``, ``index.json``, ``blobs/sha256/...``) that also carries a
 ``manifest.json``, so both older Dockers (which read ``manifest.json``) and
-OCI tools load it. Layers are the stored uncompressed tars, so a saved image
-keeps its diff IDs and therefore its image ID.
+OCI tools load it. Layers are the uncompressed tars exactly as they were
+pulled, loaded or committed (from a blob, or rebuilt from the unpacked
+files), so a saved image keeps its diff IDs and therefore its image ID.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
 
 from ketch.content import ContentStore
 from ketch.oci import mediatypes
@@ -30,8 +32,14 @@ class SaveItem:
     tags: list[Reference]
 
 
-def write_archive(out: IO[bytes], items: list[SaveItem], content: ContentStore) -> None:
+#: Opens a layer's uncompressed tar by diff ID: the stream and its length.
+LayerTarOpener = Callable[[str], tuple[BinaryIO, int]]
+
+
+def write_archive(out: IO[bytes], items: list[SaveItem], content: ContentStore,
+                  open_layer: LayerTarOpener) -> None:
     written: set[str] = set()
+    layer_sizes: dict[str, int] = {}
     manifest_json: list[dict[str, Any]] = []
     index_entries: list[dict[str, Any]] = []
     with tarfile.open(fileobj=out, mode="w|", format=tarfile.PAX_FORMAT) as tar:
@@ -42,14 +50,18 @@ def write_archive(out: IO[bytes], items: list[SaveItem], content: ContentStore) 
             layer_descriptors = []
             for diff_id in item.diff_ids:
                 if diff_id not in written:
-                    _add_blob(tar, content, diff_id, mtime)
+                    source, size = open_layer(diff_id)
+                    with source:
+                        _add_stream(tar, diff_id, source, size, mtime)
+                    layer_sizes[diff_id] = size
                     written.add(diff_id)
                 layer_descriptors.append({
                     "mediaType": mediatypes.OCI_LAYER, "digest": diff_id,
-                    "size": content.size(diff_id),
+                    "size": layer_sizes[diff_id],
                 })
             if item.image_id not in written:
-                _add_blob(tar, content, item.image_id, mtime)
+                with content.open(item.image_id) as config:
+                    _add_stream(tar, item.image_id, config, content.size(item.image_id), mtime)
                 written.add(item.image_id)
             manifest = _json({
                 "schemaVersion": 2, "mediaType": mediatypes.OCI_MANIFEST,
@@ -107,10 +119,10 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes, mtime: int) -> None
     tar.addfile(info, io.BytesIO(data))
 
 
-def _add_blob(tar: tarfile.TarFile, content: ContentStore, digest: str, mtime: int) -> None:
+def _add_stream(tar: tarfile.TarFile, digest: str, source: IO[bytes], size: int,
+                mtime: int) -> None:
     info = tarfile.TarInfo(_blob_path(digest))
-    info.size = content.size(digest)
+    info.size = size
     info.mode = 0o444
     info.mtime = mtime
-    with content.open(digest) as blob:
-        tar.addfile(info, blob)
+    tar.addfile(info, source)

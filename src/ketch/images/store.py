@@ -2,8 +2,11 @@
 
 Invariants it keeps, whatever crashes in between:
 
-* a layer row exists only once its tar blob (keyed by diff ID, verified) and
-  its unpacked snapshot are on disk;
+* a layer row exists only once its unpacked snapshot is on disk and its tar
+  can be given back byte for byte (verified against the diff ID): either
+  as a blob keyed by diff ID (imported and loaded-from-blob layers) or,
+  for pulled and committed layers, rebuilt from the snapshot's files and
+  its tar-split record, so their bytes are stored once;
 * an image row exists only once its config blob and all its layer rows exist;
 * anything not reachable from an image row (layers, blobs, snapshot dirs) is
   garbage. ``collect_garbage()`` removes it; the daemon runs it at start-up,
@@ -26,11 +29,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import BinaryIO, cast
 
-from ketch.content import ContentStore, Ingest
-from ketch.errors import InvalidArgument
+from ketch.content import ContentStore
+from ketch.errors import InvalidArgument, NotFound
 from ketch.layers.extract import ExtractResult
 from ketch.layers.store import LayerStore
 from ketch.oci.chain import chain_ids
+from ketch.oci.digest import new_hasher
 from ketch.oci.image import ImageConfig, decode_config
 from ketch.oci.reference import Reference
 from ketch.store.images import ImageMetadata, ImageRow, LayerRow, RefRow
@@ -139,7 +143,9 @@ class ImageStore:
             result = await asyncio.to_thread(self.layers.create, chain_id, blob)
         else:
             def unpack() -> ExtractResult:
-                with open_layer(index) as source:
+                # The same layer on another parent: copied locally, not fetched.
+                local = self.find_layer_tar(diff_id)
+                with local[0] if local else open_layer(index) as source:
                     return self.store_and_unpack(chain_id, diff_id, source, f"layer {index + 1}")
             result = await asyncio.to_thread(unpack)
         return self.register_layer(chain_id, diff_id, parent, result.size)
@@ -157,26 +163,48 @@ class ImageStore:
 
     def store_and_unpack(self, chain_id: str, diff_id: str, source: BinaryIO,
                          what: str) -> ExtractResult:
-        """Store the uncompressed layer tar ``source`` as blob ``diff_id`` and
-        unpack it as snapshot ``chain_id``, in one pass: each chunk goes to the
-        blob being hashed and to the unpacking child, which work in parallel.
+        """Unpack the uncompressed layer tar ``source`` as snapshot ``chain_id``
+        with its tar-split record, checking on the way that it is ``diff_id``.
 
-        The snapshot is only kept once the content proved to be ``diff_id``;
-        even then it has no layer row until :meth:`register_layer`, so nothing
-        can use it before. Blocks: call from a worker thread, with the chain's
-        lock held and ``chain_id`` leased. ``what`` names the layer in errors.
+        The tar itself is not stored: :meth:`open_layer_tar` rebuilds it from
+        the snapshot. The snapshot is only kept once the content proved to be
+        ``diff_id``; even then it has no layer row until :meth:`register_layer`,
+        so nothing can use it before. Blocks: call from a worker thread, with
+        the chain's lock held and ``chain_id`` leased. ``what`` names the
+        layer in errors.
         """
         if self.layers.exists(chain_id):
             self.layers.remove(chain_id)  # a leftover without a row: redo it
-        with self.content.writer(expected=diff_id) as ingest:
-            result = self.layers.create(chain_id, cast(BinaryIO, _Tee(source, ingest)))
-            ingest.copy_from(source)  # anything after the tar's end-of-archive
-            try:
-                ingest.commit()
-            except InvalidArgument as exc:
-                self.layers.remove(chain_id)
-                raise InvalidArgument(f"{what}: {exc.message}") from None
+        hashed = _Hashing(source, diff_id)
+        result = self.layers.create(chain_id, cast(BinaryIO, hashed), split=True)
+        if (actual := hashed.digest()) != diff_id:
+            self.layers.remove(chain_id)
+            raise InvalidArgument(
+                f"{what}: digest mismatch: expected {diff_id}, content is {actual}")
         return result
+
+    def open_layer_tar(self, diff_id: str) -> tuple[BinaryIO, int]:
+        """The uncompressed tar of layer ``diff_id`` and its length.
+
+        From its blob if there is one, else rebuilt from a snapshot with a
+        tar-split record (verified as it is read: the last read fails if the
+        files no longer hash to ``diff_id``). NotFound when neither exists.
+        Blocks.
+        """
+        found = self.find_layer_tar(diff_id)
+        if found is None:
+            raise NotFound(f"the content of layer {diff_id} is not available")
+        return found
+
+    def find_layer_tar(self, diff_id: str) -> tuple[BinaryIO, int] | None:
+        """As :meth:`open_layer_tar`, but None when the tar is not available."""
+        if self.content.exists(diff_id):
+            return self.content.open(diff_id), self.content.size(diff_id)
+        for row in self.meta.layers():
+            if row.diff_id == diff_id and (rebuilt := self.layers.open_tar(
+                    row.chain_id, expected=diff_id)) is not None:
+                return rebuilt
+        return None
 
     def put_config(self, raw: bytes) -> tuple[str, ImageConfig]:
         config = decode_config(raw)
@@ -296,12 +324,13 @@ def _depth(row: LayerRow, by_id: dict[str, LayerRow]) -> int:
     return depth
 
 
-class _Tee(io.RawIOBase):
-    """Reads from ``source`` and writes what it read into ``sink`` too."""
+class _Hashing(io.RawIOBase):
+    """Reads from ``source``, hashing what it read with ``digest``'s algorithm."""
 
-    def __init__(self, source: BinaryIO, sink: Ingest) -> None:
+    def __init__(self, source: BinaryIO, digest: str) -> None:
         self._source = source
-        self._sink = sink
+        self._algorithm = digest.split(":", 1)[0]
+        self._hasher = new_hasher(self._algorithm)
 
     def readable(self) -> bool:
         return True
@@ -309,8 +338,11 @@ class _Tee(io.RawIOBase):
     def read(self, size: int = -1, /) -> bytes:
         chunk = self._source.read(size)
         if chunk:
-            self._sink.write(chunk)
+            self._hasher.update(chunk)
         return chunk
+
+    def digest(self) -> str:
+        return f"{self._algorithm}:{self._hasher.hexdigest()}"
 
 
 @dataclass

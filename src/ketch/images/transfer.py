@@ -167,9 +167,10 @@ class ImageTransfer:
             for item in items:  # keep layers from being removed mid-save
                 self.store.hold(lease, self._chain_of(item))
             content = self.store.content
+            open_layer = self.store.open_layer_tar
 
             def produce(out: IO[bytes]) -> None:
-                write_archive(out, items, content)
+                write_archive(out, items, content, open_layer)
 
             async for chunk in stream_from_thread(produce):
                 yield chunk

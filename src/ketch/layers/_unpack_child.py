@@ -20,9 +20,14 @@ encoded back) so the outcome does not depend on the child's locale.
 
 Protocol: stdin is the uncompressed tar. On success one JSON object
 ``{"size": N, "entries": N, "warnings": [...]}`` is written to stdout and the
-exit status is 0. On failure one line naming the problem is written to
-stderr and the exit status is 2 for a bad archive, 3 for a host failure
-(disk full, I/O error, missing privilege).
+exit status is 0. With ``--split FD`` (FD: an open directory outside the
+layer) the child also writes the layer's tar-split record there, so the
+exact tar can be rebuilt later from the unpacked files (format in
+:mod:`ketch.layers.tarsplit`, which reads it), and the report gains
+``"split": {"size": TAR_BYTES, "spilled": [INDEX, ...]}``. On failure one
+line naming the problem is written to stderr and the exit status is 2 for
+a bad archive, 3 for a host failure (disk full, I/O error, missing
+privilege).
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ import shutil
 import stat
 import sys
 import tarfile
+import zlib
 from collections.abc import Callable
 from tarfile import (  # type: ignore[attr-defined]  # real since 3.2, absent from typeshed
     EmptyHeaderError,
@@ -67,6 +73,88 @@ CHUNK = 1 << 20
 READ_AHEAD = 1 << 16
 SPLICE_MAX = 1 << 30
 MAX_WARNINGS = 20
+
+
+SPLIT_RECORD = "tar-split"
+SPLIT_SPILL_DIR = "tar-split.spill"
+SPLIT_RAW = b"R"
+SPLIT_FILE = b"F"
+SPLIT_RAW_FLUSH = 1 << 20
+
+
+class SplitRecorder:
+    """Writes the tar-split record: the tar's bytes minus regular file contents.
+
+    The record is a zlib stream of entries, in stream order: ``R`` + u32
+    length + that many raw tar bytes (headers, padding, anything not file
+    content), and ``F`` + u64 size + u32 index + u16 length + path: *size*
+    bytes of content now in the file at *path* (relative to the layer root,
+    free of symlinks). The reader is :mod:`ketch.layers.tarsplit`; the
+    format is written here again because this child imports nothing of
+    ketch.
+
+    A file whose content the record points to may be deleted or replaced
+    by a later entry of the same tar; :meth:`spill` first keeps its inode
+    under ``tar-split.spill/INDEX`` next to the record.
+    """
+
+    def __init__(self, dir_fd: int) -> None:
+        self.dir_fd = dir_fd
+        fd = os.open(SPLIT_RECORD, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600,
+                     dir_fd=dir_fd)
+        self.out = os.fdopen(fd, "wb")
+        self.compressor = zlib.compressobj(1)
+        self.pending = bytearray()
+        self.size = 0
+        #: path -> index of every file the record points to
+        self.files: dict[bytes, int] = {}
+        self.spilled: list[int] = []
+
+    def raw(self, data: bytes) -> None:
+        self.pending += data
+        self.size += len(data)
+        if len(self.pending) >= SPLIT_RAW_FLUSH:
+            self.flush_raw()
+
+    def flush_raw(self) -> None:
+        if self.pending:
+            self.emit(SPLIT_RAW + len(self.pending).to_bytes(4, "big") + self.pending)
+            self.pending.clear()
+
+    def file(self, path: bytes, size: int) -> None:
+        self.flush_raw()
+        index = len(self.files) + len(self.spilled)
+        self.files[path] = index
+        self.size += size
+        self.emit(SPLIT_FILE + size.to_bytes(8, "big") + index.to_bytes(4, "big")
+                  + len(path).to_bytes(2, "big") + path)
+
+    def spill(self, path: bytes, tree: bool) -> None:
+        """Keep the content of *path* (or of every file below it) before it goes."""
+        if tree:
+            prefix = path + b"/"
+            doomed = [p for p in self.files if p.startswith(prefix)]
+        else:
+            doomed = [path] if path in self.files else []
+        for gone in doomed:
+            index = self.files.pop(gone)
+            if not self.spilled:
+                os.mkdir(SPLIT_SPILL_DIR, 0o700, dir_fd=self.dir_fd)
+            spill_fd = os.open(SPLIT_SPILL_DIR, os.O_RDONLY | os.O_DIRECTORY, dir_fd=self.dir_fd)
+            try:
+                os.link(gone, str(index), dst_dir_fd=spill_fd, follow_symlinks=False)
+            finally:
+                os.close(spill_fd)
+            self.spilled.append(index)
+
+    def emit(self, data: bytes) -> None:
+        self.out.write(self.compressor.compress(data))
+
+    def close(self) -> dict[str, object]:
+        self.flush_raw()
+        self.out.write(self.compressor.flush())
+        self.out.close()
+        return {"size": self.size, "spilled": sorted(self.spilled)}
 
 
 class BadArchive(Exception):
@@ -141,11 +229,13 @@ class ForwardReader:
     copy through user space.
     """
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, recorder: SplitRecorder | None = None) -> None:
         self.fd = fd
         self.buffer = bytearray()
         self.offset = 0  # stream position of buffer[0]
         self.from_pipe = stat.S_ISFIFO(os.fstat(fd).st_mode)
+        #: gets every byte consumed except file contents moved by copy_to
+        self.recorder = recorder
 
     def _fill(self, wanted: int) -> None:
         while len(self.buffer) < wanted:
@@ -165,11 +255,15 @@ class ForwardReader:
                 rest += chunk
             self.offset += len(rest)
             self.buffer.clear()
+            if self.recorder is not None:
+                self.recorder.raw(bytes(rest))
             return bytes(rest)
         self._fill(size)
         data = bytes(self.buffer[:size])
         del self.buffer[:size]
         self.offset += len(data)
+        if self.recorder is not None:
+            self.recorder.raw(data)
         return data
 
     def tell(self) -> int:
@@ -224,6 +318,8 @@ class Unpacker:
         #: directory -> mtime (ns), applied once all entries are written
         self.dirs: dict[bytes, int] = {}
         self.saw_aufs_links = False
+        #: until a symlink exists in the layer, every path is its real path
+        self.made_symlink = False
 
     def warn(self, message: str) -> None:
         if len(self.warnings) < MAX_WARNINGS:
@@ -330,6 +426,7 @@ class Unpacker:
             self.dirs[path] = mtime
         elif member.issym():
             os.symlink(member.linkname.encode("utf-8", "surrogateescape"), path)
+            self.made_symlink = True
         elif member.ischr() or member.isblk():
             kind = stat.S_IFCHR if member.ischr() else stat.S_IFBLK
             os.mknod(path, kind | 0o600, os.makedev(member.devmajor, member.devminor))
@@ -355,6 +452,8 @@ class Unpacker:
                 self.stream.seek(member.offset_data)
                 if self.stream.copy_to(fd, member.size) != member.size:
                     raise tarfile.ReadError("unexpected end of data")
+                if self.stream.recorder is not None:
+                    self.stream.recorder.file(self.real(path), member.size)
             # chown clears setuid bits and file capabilities, so it goes
             # first, then the mode, then xattrs (security.capability).
             os.fchown(fd, member.uid, member.gid)
@@ -414,12 +513,25 @@ class Unpacker:
         if parent and not os.path.lexists(parent):
             os.makedirs(parent, 0o755, exist_ok=True)
 
+    def real(self, path: bytes) -> bytes:
+        """*path* with its directories' symlinks resolved (inside the chroot).
+
+        The tar-split record names files by these paths, so that rebuilding
+        the tar never follows a link.
+        """
+        if not self.made_symlink:
+            return path
+        parent, name = posixpath.split(path)
+        return posixpath.join(os.path.realpath(parent or b".").lstrip(b"/"), name)
+
     def remove(self, path: bytes) -> None:
         """Delete whatever is at *path*, forgetting directory times below it."""
         try:
             st = os.lstat(path)
         except FileNotFoundError:
             return
+        if self.stream.recorder is not None:
+            self.stream.recorder.spill(self.real(path), stat.S_ISDIR(st.st_mode))
         if stat.S_ISDIR(st.st_mode):
             shutil.rmtree(path)
             prefix = path + b"/"
@@ -430,6 +542,8 @@ class Unpacker:
 
     def finish(self) -> None:
         if self.saw_aufs_links:
+            if self.stream.recorder is not None:
+                self.stream.recorder.spill(AUFS_LINK_DIR, tree=True)
             shutil.rmtree(AUFS_LINK_DIR, ignore_errors=True)
         # Directory times last: creating children changed them.
         for path, mtime in self.dirs.items():
@@ -439,11 +553,21 @@ class Unpacker:
                 continue  # below a directory a later entry replaced
 
 
+USAGE = "usage: _unpack_child.py TARGET [--plain | --split FD]\n"
+
+
 def main(argv: list[str]) -> int:
-    if len(argv) not in (2, 3) or argv[2:] not in ([], ["--plain"]):
-        sys.stderr.write("usage: _unpack_child.py TARGET [--plain]\n")
+    options = argv[2:]
+    split_option = len(options) == 2 and options[0] == "--split" and options[1].isdigit()
+    if len(argv) < 2 or not (options in ([], ["--plain"]) or split_option):
+        sys.stderr.write(USAGE)
         return EXIT_HOST_FAILURE
-    stream = ForwardReader(0)
+    try:
+        recorder = SplitRecorder(int(options[1])) if split_option else None
+    except OSError as e:
+        sys.stderr.write(f"cannot write the tar-split record: {e.strerror}\n")
+        return EXIT_HOST_FAILURE
+    stream = ForwardReader(0, recorder)
     try:
         os.chroot(argv[1])
         os.chdir("/")
@@ -451,13 +575,16 @@ def main(argv: list[str]) -> int:
     except OSError as e:
         sys.stderr.write(f"cannot enter layer directory {argv[1]}: {e.strerror}\n")
         return EXIT_HOST_FAILURE
-    unpacker = Unpacker(stream, whiteouts=argv[2:] != ["--plain"])
+    unpacker = Unpacker(stream, whiteouts=options != ["--plain"])
+    report: dict[str, object] = {}
     try:
         unpacker.run()
         # Read what follows the end-of-archive marker so the writer sees
         # the whole stream consumed (it may be hashing it as it feeds us).
         while stream.read(CHUNK):
             pass
+        if recorder is not None:
+            report["split"] = recorder.close()
     except BadArchive as e:
         return fail(str(e), EXIT_BAD_ARCHIVE)
     except tarfile.TarError as e:
@@ -468,8 +595,8 @@ def main(argv: list[str]) -> int:
         return fail(f"reading the layer: {e}", EXIT_HOST_FAILURE)
     except Exception as e:
         return fail(f"unexpected {type(e).__name__}: {e}", EXIT_HOST_FAILURE)
-    sys.stdout.write(json.dumps({"size": unpacker.size, "entries": unpacker.entries,
-                                 "warnings": unpacker.warnings}) + "\n")
+    report.update(size=unpacker.size, entries=unpacker.entries, warnings=unpacker.warnings)
+    sys.stdout.write(json.dumps(report) + "\n")
     return 0
 
 

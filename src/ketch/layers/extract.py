@@ -43,14 +43,20 @@ class ExtractResult:
     size: int
     entries: int
     warnings: tuple[str, ...] = ()
+    #: with a tar-split record: the tar's length and the spilled file indexes
+    tar_size: int | None = None
+    spilled: tuple[int, ...] = ()
 
 
 def extract_layer(source: Path | BinaryIO, target: Path, *,
-                  whiteouts: bool = True) -> ExtractResult:
+                  whiteouts: bool = True, split_dir: Path | None = None) -> ExtractResult:
     """Unpack the uncompressed layer tar *source* into the directory *target*.
 
     With ``whiteouts=False`` the tar is a plain tree (a build context, the
     files of a COPY): ``.wh.`` names are ordinary files, not deletions.
+    With *split_dir* (an existing directory outside *target*, on the same
+    filesystem) the tar-split record is written there, so the tar can be
+    rebuilt from *target* later (:mod:`ketch.layers.tarsplit`).
 
     *source* is a path to a tar file or a binary stream positioned at the
     start of the tar; a stream is read to its end (so a caller hashing it as
@@ -65,14 +71,22 @@ def extract_layer(source: Path | BinaryIO, target: Path, *,
     """
     if not target.is_dir():
         raise InternalError(f"layer target {target} is not a directory")
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    options = [] if whiteouts else ["--plain"]
+    with contextlib.ExitStack() as stack:
+        out = stack.enter_context(tempfile.TemporaryFile())
+        err = stack.enter_context(tempfile.TemporaryFile())
+        pass_fds: tuple[int, ...] = ()
+        if split_dir is not None:
+            if not whiteouts:
+                raise InternalError("a tar-split record is only kept for layers")
+            split_fd = os.open(split_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            stack.callback(os.close, split_fd)
+            options, pass_fds = ["--split", str(split_fd)], (split_fd,)
         if isinstance(source, Path):
-            with source.open("rb") as tar:
-                proc = _spawn(target, tar, out, err, whiteouts)
-                status = _wait(proc)
+            tar = stack.enter_context(source.open("rb"))
+            status = _wait(_spawn(target, tar, out, err, options, pass_fds))
         else:
-            proc = _spawn(target, subprocess.PIPE, out, err, whiteouts)
-            status = _feed(proc, source)
+            status = _feed(_spawn(target, subprocess.PIPE, out, err, options, pass_fds), source)
         return _result(status, out, err)
 
 
@@ -86,8 +100,8 @@ def _wait(proc: subprocess.Popen[bytes]) -> int:
         raise
 
 
-def _spawn(target: Path, stdin: IO[bytes] | int, out: IO[bytes],
-           err: IO[bytes], whiteouts: bool) -> subprocess.Popen[bytes]:
+def _spawn(target: Path, stdin: IO[bytes] | int, out: IO[bytes], err: IO[bytes],
+           options: list[str], pass_fds: tuple[int, ...]) -> subprocess.Popen[bytes]:
     """Start the chroot'ed unpacker on *target*.
 
     ``-I -S`` keep the child to the interpreter's own standard library (no
@@ -98,9 +112,9 @@ def _spawn(target: Path, stdin: IO[bytes] | int, out: IO[bytes],
     """
     try:
         return subprocess.Popen(
-            [sys.executable, "-I", "-S", str(_CHILD), os.fspath(target),
-             *([] if whiteouts else ["--plain"])],
+            [sys.executable, "-I", "-S", str(_CHILD), os.fspath(target), *options],
             stdin=stdin, stdout=out, stderr=err, cwd=target, env={}, close_fds=True,
+            pass_fds=pass_fds,
         )
     except OSError as e:
         raise InternalError(f"cannot start the layer unpacker: {e}") from e
@@ -145,8 +159,11 @@ def _result(status: int, out: IO[bytes], err: IO[bytes]) -> ExtractResult:
     out.seek(0)
     try:
         report = json.loads(out.read())
+        split = report.get("split")
         return ExtractResult(size=int(report["size"]), entries=int(report["entries"]),
-                             warnings=tuple(str(w) for w in report["warnings"]))
+                             warnings=tuple(str(w) for w in report["warnings"]),
+                             tar_size=int(split["size"]) if split else None,
+                             spilled=tuple(int(i) for i in split["spilled"]) if split else ())
     except (ValueError, KeyError, TypeError) as e:
         raise InternalError(f"layer unpacker gave an unreadable report: {e}") from e
 

@@ -4,6 +4,8 @@ Layout under the store's root (modelled on Docker's overlay2)::
 
     <root>/<hex>/diff/        the unpacked layer, an overlayfs lower dir
     <root>/<hex>/link         its short id: 26 base32 characters
+    <root>/<hex>/tar-split*   for layers unpacked with ``split=True``: what
+                              rebuilds their exact tar (:mod:`.tarsplit`)
     <root>/l/<short>          symlink -> ../<hex>/diff
     <root>/tmp/               layers being created or removed
 
@@ -33,15 +35,18 @@ from __future__ import annotations
 import base64
 import builtins
 import contextlib
+import io
 import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar, cast
 
 from ketch.errors import Conflict, InvalidArgument, NotFound
 from ketch.layers.extract import ExtractResult, extract_layer
+from ketch.layers.tarsplit import SplitTarReader, read_summary, write_summary
 
 _CHAIN_ID = re.compile(r"sha256:([0-9a-f]{64})")
 _HEX = re.compile(r"[0-9a-f]{64}")
@@ -49,6 +54,9 @@ _SHORT = re.compile(r"[A-Z2-7]{26}")
 _LINK_TARGET = re.compile(r"\.\./([0-9a-f]{64})/diff")
 _LINKS = "l"
 _TMP = "tmp"
+
+_T = TypeVar("_T")
+_READ_BUFFER = 1 << 20
 
 
 def _hex(chain_id: str) -> str:
@@ -120,15 +128,59 @@ class LayerStore:
             raise InvalidArgument("an overlay mount needs at least one layer")
         return ":".join(f"{_LINKS}/{self.short_id(c)}" for c in reversed(chain_ids))
 
+    def open_tar(self, chain_id: str, expected: str | None = None) -> tuple[BinaryIO, int] | None:
+        """The layer's exact tar and its length, rebuilt from its files.
+
+        None when the layer keeps no tar-split record (it was not created
+        with ``split=True``) or is absent. With *expected* (the diffID) the
+        stream's last read fails if the files no longer give that digest.
+        """
+        layer_dir = self.root / _hex(chain_id)
+        summary = read_summary(layer_dir)
+        if summary is None:
+            return None
+        reader = SplitTarReader(layer_dir, summary, expected)
+        return cast(BinaryIO, io.BufferedReader(reader, _READ_BUFFER)), summary.size
+
     # -- changes -----------------------------------------------------------
 
-    def create(self, chain_id: str, source: Path | BinaryIO) -> ExtractResult:
+    def create(self, chain_id: str, source: Path | BinaryIO, *,
+               split: bool = False) -> ExtractResult:
         """Unpack the uncompressed layer tar *source* as layer *chain_id*.
+
+        With *split*, also keep the tar-split record, so :meth:`open_tar`
+        can give back the exact tar without the tar being stored.
 
         Raises Conflict if the layer already exists, also when a concurrent
         create of the same chainID wins the race (callers that only want the
         layer present may treat Conflict as success). Raises InvalidArgument
         for a bad archive. On any failure nothing of the attempt remains.
+        """
+        def unpack(work: Path) -> ExtractResult:
+            diff = work / "diff"
+            diff.mkdir(mode=0o755)
+            result = extract_layer(source, diff, split_dir=work if split else None)
+            if result.tar_size is not None:
+                write_summary(work, result.tar_size, result.spilled)
+            return result
+        return self._publish(chain_id, unpack)
+
+    def adopt(self, chain_id: str, tree: Path) -> None:
+        """Make the directory *tree* layer *chain_id*, moving it (no copy).
+
+        For a layer whose files already exist in the form a lower dir needs
+        (a build step's upper dir): *tree* must be on the store's
+        filesystem, and nothing may write to it any more. Conflict and
+        cleanup as :meth:`create`; on failure *tree* is gone too.
+        """
+        def move(work: Path) -> None:
+            os.rename(tree, work / "diff")
+        self._publish(chain_id, move)
+
+    def _publish(self, chain_id: str, fill: Callable[[Path], _T]) -> _T:
+        """Let *fill* make ``diff/`` in a fresh work dir, then rename it into place.
+
+        The rename is the commit point: ``<hex>/`` exists only complete.
         """
         hex_id = _hex(chain_id)
         final = self.root / hex_id
@@ -137,9 +189,7 @@ class LayerStore:
         work = Path(tempfile.mkdtemp(prefix=f"{hex_id[:12]}-", dir=self.root / _TMP))
         link: Path | None = None
         try:
-            diff = work / "diff"
-            diff.mkdir(mode=0o755)
-            result = extract_layer(source, diff)
+            result = fill(work)
             short = _new_short_id()
             (work / "link").write_text(short, "ascii")
             link = self.root / _LINKS / short
