@@ -22,6 +22,7 @@ Blocking; run in a worker thread.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
 import shutil
@@ -137,47 +138,35 @@ def _is_text(head: bytes) -> bool:
     return False
 
 
-class _Replay(io.RawIOBase):
-    """The peeked head, then the rest of the body."""
-
-    def __init__(self, head: bytes, rest: BinaryIO) -> None:
-        self._head = memoryview(head)
-        self._rest = rest
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        if self._head:
-            n = min(len(buffer), len(self._head))
-            buffer[:n] = self._head[:n]
-            self._head = self._head[n:]
-            return n
-        data = self._rest.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
-
 def _unpack(head: bytes, body: BinaryIO, root: Path) -> None:
-    from ketch.layers.compression import open_decompressed
+    from ketch.layers.compression import Replay, open_decompressed
     from ketch.layers.extract import extract_layer
 
-    replay = io.BufferedReader(_Replay(head, body), buffer_size=1 << 16)
+    # The peeked head is at least the 512 bytes open_decompressed peeks in
+    # turn (or the whole body), so a read error of the body can only come
+    # through its checked reader, which unwraps Replay's wrapped OSError.
+    replay = io.BufferedReader(Replay(head, body), buffer_size=1 << 16)
     try:
         with open_decompressed(replay) as stream:
             extract_layer(stream, root, whiteouts=False)
     except InvalidArgument as e:
         detail = e.message.removeprefix("invalid layer archive: ")
         detail = detail.replace(" layer stream", " stream")
+        detail = detail.replace("the layer root", "the build context")
         raise InvalidArgument(f"invalid build context: {detail}") from None
+
+
+def _too_large(name: str, max_size: int) -> InvalidArgument:
+    """Ours: Docker has no such limit (only 64 KiB per line), but a
+    Dockerfile is held in memory and parsed whole, so its size is capped."""
+    return InvalidArgument(f"the Dockerfile ({name}) is larger than {max_size} bytes, "
+                           "the most this daemon accepts")
 
 
 def _write_dockerfile(head: bytes, body: BinaryIO, root: Path, max_size: int) -> None:
     data = head + _read_head(body, max_size + 1 - len(head))
-    if len(data) > max_size:
-        raise InvalidArgument(f"the Dockerfile is larger than {max_size} bytes")
-    if body.read(1):
-        raise InvalidArgument(f"the Dockerfile is larger than {max_size} bytes")
+    if len(data) > max_size or body.read(1):
+        raise _too_large(DEFAULT_DOCKERFILE, max_size)
     fd = os.open(root / DEFAULT_DOCKERFILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
                  0o644)
     with os.fdopen(fd, "wb") as f:
@@ -208,6 +197,8 @@ def _read_dockerfile(tree: Tree, name: str, rel: str, max_size: int) -> bytes:
         raise InvalidArgument(
             f"unexpected error reading Dockerfile: read {name}: is a directory") from None
     except OSError as e:
+        if e.errno == errno.EFBIG:
+            raise _too_large(name, max_size) from None
         raise InvalidArgument(
             f"unexpected error reading Dockerfile: {name}: {e.strerror or e}") from None
     if not text:

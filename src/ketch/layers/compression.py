@@ -111,8 +111,15 @@ class _SourceError(Exception):
         self.error = error
 
 
-class _Replay(io.RawIOBase):
-    """The peeked bytes followed by the rest of the source, read-only."""
+class Replay(io.RawIOBase):
+    """The peeked bytes followed by the rest of the source, read-only.
+
+    Lets a caller look at the start of a forward-only stream (a pipe, a
+    request body) to decide what it is, then read it whole. An ``OSError``
+    from the source is raised wrapped (see ``_SourceError``), so that a
+    decompressor reading through it does not take a failing source for a
+    corrupt stream; :func:`open_decompressed`'s reader unwraps it.
+    """
 
     def __init__(self, head: bytes, source: IO[bytes]) -> None:
         self._head = memoryview(head)
@@ -193,7 +200,7 @@ def open_decompressed(fileobj: IO[bytes]) -> BinaryIO:
     """
     head = _read_head(fileobj)
     kind = detect_compression(head)
-    replay = io.BufferedReader(_Replay(head, fileobj), buffer_size=1 << 16)
+    replay = io.BufferedReader(Replay(head, fileobj), buffer_size=1 << 16)
     if kind is Compression.NONE:
         checked = _Checked(replay, kind, (), replay.close)
         return io.BufferedReader(checked, buffer_size=1 << 16)
