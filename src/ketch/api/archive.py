@@ -19,7 +19,8 @@ from aiohttp import web
 
 from ketch.api.keys import SERVICES
 from ketch.api.params import query_bool, query_str
-from ketch.containers.archive import STAT_HEADER, ContainerArchive
+from ketch.containers.archive import ContainerArchive
+from ketch.containers.archive_paths import STAT_HEADER
 from ketch.containers.commit import ContainerFiles
 
 log = logging.getLogger("ketch.api")

@@ -31,8 +31,6 @@ The methods block (mount, tree walks); call them from a worker thread.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import errno
 import os
 import stat
@@ -43,13 +41,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ketch.errors import InternalError, InvalidArgument
+from ketch.fsutil import tree_size
 from ketch.layers.store import LayerStore
 from ketch.trash import Trash
+from ketch.volumes import sysmount
 
 _MAX_SYMLINKS = 40
-_MNT_DETACH = 2
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 
 
 # -- paths inside an untrusted root ------------------------------------------
@@ -217,16 +215,9 @@ def ensure_in_root(root: Path, path: str, directory: bool) -> bool:
 
 
 def _mount_overlay(target: Path, options: str) -> None:
-    if _libc.mount(b"overlay", os.fsencode(target), b"overlay", 0, options.encode()) != 0:
-        err = ctypes.get_errno()
+    err = sysmount.sys_mount("overlay", target, "overlay", 0, options)
+    if err:
         raise OSError(err, f"mount overlay on {target}: {os.strerror(err)}")
-
-
-def _umount(target: Path, flags: int) -> int:
-    """0, or the errno of umount2."""
-    if _libc.umount2(os.fsencode(target), flags) != 0:
-        return ctypes.get_errno()
-    return 0
 
 
 def _overlay_extra_options() -> str:
@@ -241,39 +232,6 @@ def _overlay_extra_options() -> str:
             if Path(f"/sys/module/overlay/parameters/{param}").read_text().strip() == "Y":
                 extra += f",{param}=off"
     return extra
-
-
-def _tree_size(top: Path) -> int:
-    """Bytes of everything but directories under *top*, each inode once.
-
-    What Docker reports as SizeRw: file sizes plus symlink lengths
-    (lstat sizes), hard links counted once.
-    """
-    seen: set[tuple[int, int]] = set()
-    total = 0
-    pending = [str(top)]
-    while pending:
-        current = pending.pop()
-        try:
-            entries = os.scandir(current)
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        with entries:
-            for entry in entries:
-                try:
-                    st = entry.stat(follow_symlinks=False)
-                except FileNotFoundError:
-                    continue
-                if stat.S_ISDIR(st.st_mode):
-                    pending.append(entry.path)
-                    continue
-                key = (st.st_dev, st.st_ino)
-                if st.st_nlink > 1:
-                    if key in seen:
-                        continue
-                    seen.add(key)
-                total += st.st_size
-    return total
 
 
 @dataclass(frozen=True)
@@ -340,11 +298,15 @@ class ContainerRootfs:
         absolute = ":".join(str(self.layers.root / rel) for rel in relative.split(":"))
         return absolute, relative
 
-    def mount(self, container_id: str, chain_ids: Sequence[str]) -> Path:
+    def mount(self, container_id: str, chain_ids: Sequence[str], *,
+              engine_targets: bool = True) -> Path:
         """Mount the overlay (if not mounted yet) and add missing mount targets.
 
         *chain_ids* are the image's layers, base first (``rootfs.diff_ids``
         order). Returns the merged directory, the spec's ``root.path``.
+        ``engine_targets=False`` leaves the mount targets out, for a root
+        that no container runs in (a build step's), whose upper dir then
+        holds only what is written to it.
         """
         paths = self.paths(container_id)
         if not paths.upper.is_dir():
@@ -372,7 +334,7 @@ class ContainerRootfs:
                     raise OSError(errno.EIO, f"mount overlay on {paths.merged}: "
                                   f"{proc.stderr.strip() or proc.stdout.strip()}")
         try:
-            for target, directory in MOUNT_TARGETS:
+            for target, directory in MOUNT_TARGETS if engine_targets else ():
                 ensure_in_root(paths.merged, target, directory)
         except BaseException:
             self.unmount(container_id)
@@ -389,9 +351,9 @@ class ContainerRootfs:
         for _ in range(16):
             if not os.path.ismount(merged):
                 return
-            code = _umount(merged, 0)
+            code = sysmount.umount2(merged)
             if code == errno.EBUSY:
-                code = _umount(merged, _MNT_DETACH)
+                code = sysmount.umount2(merged, sysmount.MNT_DETACH)
             if code not in (0, errno.EINVAL, errno.ENOENT):
                 raise OSError(code, f"umount {merged}: {os.strerror(code)}")
         raise InternalError(f"{merged} is still mounted after 16 unmounts")
@@ -408,4 +370,7 @@ class ContainerRootfs:
 
     def size(self, container_id: str) -> int:
         """Bytes the container wrote (its upper dir): ``SizeRw``."""
-        return _tree_size(self.paths(container_id).upper)
+        try:
+            return tree_size(self.paths(container_id).upper)
+        except FileNotFoundError:
+            return 0  # not created yet, or being removed

@@ -5,7 +5,9 @@ whole mounted root filesystem of a container) and
 :func:`ketch.layers.diff.write_layer_tar` (a container's upper dir turned
 into an image layer for ``docker commit`` and the builder). Both write the
 headers Docker writes, so that the same files give the same bytes, hence
-the same diffID, on either engine.
+the same diffID, on either engine. ``docker cp``'s archives
+(:mod:`ketch.containers.archive_tar`) are written with the same pieces
+(:func:`walk_open_dir`, :func:`add_entry`).
 
 Header conventions (those of moby's ``pkg/archive``, i.e. Go's
 ``archive/tar`` fed by ``FileInfoHeader``):
@@ -490,15 +492,28 @@ def walk_tree(root: Path) -> Iterator[Iterator[WalkEntry]]:
     """
     root_fd = os.open(root, _DIR_FLAGS)
     try:
-        walker = _Walker(root_fd)
-        entries = walker.entries()
-        try:
+        with walk_open_dir(root_fd) as entries:
             yield entries
-        finally:
-            entries.close()  # a directory handed out but not yet pushed is closed here
-            walker.close()
     finally:
         os.close(root_fd)
+
+
+@contextlib.contextmanager
+def walk_open_dir(dir_fd: int) -> Iterator[Iterator[WalkEntry]]:
+    """:func:`walk_tree` below an already open directory *dir_fd*.
+
+    For callers that reached the directory themselves, through descriptors
+    (``docker cp`` resolves paths in the container with its own symlink
+    rules): reopening it by path would undo that care. *dir_fd* stays the
+    caller's to close; every descriptor the walk opens is closed on exit.
+    """
+    walker = _Walker(dir_fd)
+    entries = walker.entries()
+    try:
+        yield entries
+    finally:
+        entries.close()  # a directory handed out but not yet pushed is closed here
+        walker.close()
 
 
 def open_regular(parent_fd: int, name: bytes) -> tuple[int, os.stat_result] | None:
@@ -644,5 +659,6 @@ __all__ = [
     "header_from_stat",
     "open_regular",
     "read_capability",
+    "walk_open_dir",
     "walk_tree",
 ]

@@ -1,8 +1,8 @@
 """Volumes: the model, the local driver, the service, and their part in a
-container's life (``attach``). See ``service.py`` for Docker's rules."""
+container's life (``attach``). See ``service.py`` for Docker's rules.
 
-from ketch.volumes.model import ANONYMOUS_LABEL, VolumeRecord
-from ketch.volumes.service import PruneReport, Volume, VolumeService, VolumeUsage
-
-__all__ = ["ANONYMOUS_LABEL", "PruneReport", "Volume", "VolumeRecord", "VolumeService",
-           "VolumeUsage"]
+The package itself imports nothing: :mod:`ketch.volumes.sysmount` (the
+mount(2) wrapper) is also used by the container root filesystem code, which
+the volume service depends on, so importing the service here would make a
+cycle. Import the modules (``ketch.volumes.service``, ...) directly.
+"""

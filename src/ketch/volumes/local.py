@@ -25,12 +25,12 @@ import os
 import re
 import secrets
 import shutil
-import stat
 from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from ketch.errors import Conflict, InternalError, InvalidArgument
+from ketch.fsutil import tree_size
 from ketch.volumes import sysmount
 from ketch.volumes.model import VolumeRecord
 
@@ -114,35 +114,6 @@ def _hide_password(text: str, mount_options: str) -> str:
         if word.startswith("password="):
             return text.replace(word, "password=********", 1)
     return text
-
-
-def tree_size(top: Path) -> int:
-    """Bytes under *top* as Docker counts a volume: every non-directory's lstat
-    size, each inode once. Raises FileNotFoundError if *top* is missing."""
-    seen: set[tuple[int, int]] = set()
-    total = 0
-    os.lstat(top)
-    pending = [str(top)]
-    while pending:
-        current = pending.pop()
-        try:
-            entries = os.scandir(current)
-        except (FileNotFoundError, NotADirectoryError):
-            continue
-        with entries:
-            for entry in entries:
-                try:
-                    st = entry.stat(follow_symlinks=False)
-                except FileNotFoundError:
-                    continue
-                if stat.S_ISDIR(st.st_mode):
-                    pending.append(entry.path)
-                    continue
-                if st.st_size == 0 or (st.st_dev, st.st_ino) in seen:
-                    continue
-                seen.add((st.st_dev, st.st_ino))
-                total += st.st_size
-    return total
 
 
 class LocalDriver:

@@ -127,11 +127,24 @@ def parse_options(options: str) -> tuple[int, str]:
     return flags, ",".join(data)
 
 
-def _sys_mount(source: str, target: str, fstype: str, flags: int, data: str) -> int:
+def sys_mount(source: str, target: str | Path, fstype: str, flags: int, data: str) -> int:
+    """One mount(2) call as given (no option parsing): 0, or its errno.
+
+    The building block of :func:`mount` and :func:`bind`, for callers that
+    word their own errors (the container overlay mount). Empty strings are
+    passed as NULL, as the kernel expects for a remount.
+    """
     result = _libc.mount(source.encode() if source else None, os.fsencode(target),
                          fstype.encode() if fstype else None, ctypes.c_ulong(flags),
                          data.encode() if data else None)
     return 0 if result == 0 else ctypes.get_errno()
+
+
+def umount2(target: str | Path, flags: int = 0) -> int:
+    """One umount2(2) call: 0, or its errno (``MNT_DETACH`` in *flags* for lazy)."""
+    if _libc.umount2(os.fsencode(target), flags) == 0:
+        return 0
+    return ctypes.get_errno()
 
 
 def mount(device: str, target: Path, fstype: str, options: str) -> None:
@@ -140,15 +153,15 @@ def mount(device: str, target: Path, fstype: str, options: str) -> None:
     plain = flags & ~_PTYPES
     remount = bool(flags & MS_REMOUNT) or device in ("", "none")
     if not remount or data:
-        code = _sys_mount(device, str(target), fstype, plain, data)
+        code = sys_mount(device, str(target), fstype, plain, data)
         if code:
             raise MountError(code, "mount", device, str(target), plain, data)
     if flags & _PTYPES:
-        code = _sys_mount("", str(target), "", flags & _PFLAGS, "")
+        code = sys_mount("", str(target), "", flags & _PFLAGS, "")
         if code:
             raise MountError(code, "remount", "", str(target), flags & _PFLAGS, "")
     if plain & (MS_BIND | MS_RDONLY) == MS_BIND | MS_RDONLY:
-        code = _sys_mount("", str(target), "", plain | MS_REMOUNT, "")
+        code = sys_mount("", str(target), "", plain | MS_REMOUNT, "")
         if code:
             raise MountError(code, "remount-ro", "", str(target), plain | MS_REMOUNT, "")
 
@@ -158,10 +171,10 @@ def bind(source: str, target: Path) -> None:
 
     Private, so that unmounting it later never propagates to copies made of
     it (a container's mount of it)."""
-    code = _sys_mount(source, str(target), "none", MS_BIND, "")
+    code = sys_mount(source, str(target), "none", MS_BIND, "")
     if code:
         raise MountError(code, "mount", source, str(target), MS_BIND, "")
-    code = _sys_mount("", str(target), "", MS_PRIVATE, "")
+    code = sys_mount("", str(target), "", MS_PRIVATE, "")
     if code:
         unmount(target)
         raise MountError(code, "remount", "", str(target), MS_PRIVATE, "")
@@ -169,10 +182,8 @@ def bind(source: str, target: Path) -> None:
 
 def unmount(target: Path) -> None:
     """Lazy unmount; no error if nothing is mounted there (moby's ``Unmount``)."""
-    if _libc.umount2(os.fsencode(target), MNT_DETACH) == 0:
-        return
-    code = ctypes.get_errno()
-    if code in (errno.EINVAL, errno.ENOENT):
+    code = umount2(target, MNT_DETACH)
+    if code in (0, errno.EINVAL, errno.ENOENT):
         return
     raise MountError(code, "umount", "", str(target), MNT_DETACH, "")
 

@@ -9,14 +9,25 @@ succeeded in the order given, then one line per failure (exit 1).
 
 from __future__ import annotations
 
-from ketch.cli.commands.images import FORMAT_HELP, INSPECT_FORMAT_HELP, filter_flag, filters_of
 from ketch.cli.env import PROG, Env
 from ketch.cli.flags import CommandSpec, Flag, Parsed, UsageError
+from ketch.cli.objectcmds import (
+    FORMAT_HELP,
+    filter_flag,
+    filters_of,
+    inspect_objects,
+    inspect_spec,
+    print_pruned,
+    prune_confirmed,
+    prune_spec,
+)
 from ketch.errors import KetchError, NotFound
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs startup time
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
+
+    from ketch.cli.objectcmds import Schema
 
 #: Docker runs at most this many container operations at once.
 PARALLEL = 50
@@ -186,22 +197,15 @@ def run_ps(env: Env, p: Parsed) -> int:
 
 
 def spec_container_inspect(path: str) -> CommandSpec:
-    return CommandSpec(
-        path, "inspect [OPTIONS] CONTAINER [CONTAINER...]",
-        "Display detailed information on one or more containers",
-        flags=[
-            Flag("format", INSPECT_FORMAT_HELP, short="f", kind="string"),
-            Flag("size", "Display total file sizes", short="s"),
-        ],
-        min_args=1,
-    )
+    return inspect_spec(path, "container", [Flag("size", "Display total file sizes", short="s")])
 
 
 def run_container_inspect(env: Env, p: Parsed) -> int:
-    from ketch.cli.commands.images import inspect_objects
+    from ketch.cli.commands.images import inspect_schema
 
-    def fetch(ref: str) -> tuple[bytes, str]:
-        return env.client.containers.inspect_raw(ref, size=p["size"]), "container"
+    def fetch(ref: str) -> tuple[bytes, Schema | None]:
+        return env.client.containers.inspect_raw(ref, size=p["size"]), \
+            inspect_schema("container")
 
     return inspect_objects(env, p.args, p["format"], fetch)
 
@@ -482,14 +486,7 @@ def run_rename(env: Env, p: Parsed) -> int:
 
 
 def spec_container_prune(path: str) -> CommandSpec:
-    return CommandSpec(
-        path, "prune [OPTIONS]", "Remove all stopped containers",
-        flags=[
-            filter_flag('Provide filter values (e.g. "until=<timestamp>")', short=""),
-            Flag("force", "Do not prompt for confirmation", short="f"),
-        ],
-        max_args=0,
-    )
+    return prune_spec(path, "Remove all stopped containers", "until=<timestamp>")
 
 
 _PRUNE_WARNING = ("WARNING! This will remove all stopped containers.\n"
@@ -497,16 +494,9 @@ _PRUNE_WARNING = ("WARNING! This will remove all stopped containers.\n"
 
 
 def run_container_prune(env: Env, p: Parsed) -> int:
-    from ketch.cli import units
-    from ketch.cli.commands.images import confirm
-
-    if not p["force"] and not confirm(env, _PRUNE_WARNING):
+    if not prune_confirmed(env, p, _PRUNE_WARNING):
         return 0
     report_doc = env.client.containers.prune(filters_of(p["filter"]))
-    deleted = report_doc.get("ContainersDeleted") or []
-    reclaimed = 0
-    if deleted:
-        env.out("Deleted Containers:\n" + "".join(f"{c}\n" for c in deleted) + "\n")
-        reclaimed = int(report_doc.get("SpaceReclaimed") or 0)
-    env.out(f"Total reclaimed space: {units.human_size(reclaimed)}\n")
+    print_pruned(env, "Containers", list(report_doc.get("ContainersDeleted") or []),
+                 int(report_doc.get("SpaceReclaimed") or 0))
     return 0

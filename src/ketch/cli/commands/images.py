@@ -12,38 +12,23 @@ import os
 
 from ketch.cli.env import PROG, Env
 from ketch.cli.flags import CommandSpec, Flag, Parsed, UsageError
+from ketch.cli.objectcmds import FORMAT_HELP as FORMAT_HELP  # re-exported for system.py
+from ketch.cli.objectcmds import INSPECT_FORMAT_HELP as INSPECT_FORMAT_HELP
+from ketch.cli.objectcmds import (
+    NoSuchObject,
+    inspect_objects,
+    inspect_spec,
+    print_pruned,
+    prune_confirmed,
+    prune_spec,
+)
+from ketch.cli.objectcmds import filter_flag as filter_flag
+from ketch.cli.objectcmds import filters_of as filters_of
 from ketch.errors import KetchError, NotFound
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs startup time
 if TYPE_CHECKING:
-    from typing import Any
-
-FORMAT_HELP = "Format output using a custom template"
-INSPECT_FORMAT_HELP = "Format output using a custom template"
-
-
-def parse_filter(text: str) -> tuple[str, str]:
-    """``--filter name=value``: the name is trimmed and lower-cased, as docker does."""
-    if "=" not in text:
-        raise ValueError("bad format of filter (expected name=value)")
-    name, _, value = text.partition("=")
-    return name.strip().lower(), value.strip()
-
-
-def filter_flag(help_text: str = "Filter output based on conditions provided",
-                short: str = "f") -> Flag:
-    return Flag("filter", help_text, short=short, kind="filter", typename="filter",
-                convert=parse_filter)
-
-
-def filters_of(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    for name, value in pairs:
-        values = out.setdefault(name, [])
-        if value not in values:
-            values.append(value)
-    return out
-
+    from ketch.cli.objectcmds import Schema
 
 # --- images / image ls --------------------------------------------------------------
 
@@ -120,16 +105,9 @@ def run_images(env: Env, p: Parsed) -> int:
 
 
 def spec_image_inspect(path: str) -> CommandSpec:
-    return CommandSpec(
-        path, "inspect [OPTIONS] IMAGE [IMAGE...]",
-        "Display detailed information on one or more images",
-        flags=[
-            Flag("format", INSPECT_FORMAT_HELP, short="f", kind="string"),
-            Flag("platform", "Inspect a specific platform of the multi-platform image",
-                 kind="string"),
-        ],
-        min_args=1,
-    )
+    return inspect_spec(path, "image", [
+        Flag("platform", "Inspect a specific platform of the multi-platform image",
+             kind="string")])
 
 
 def spec_inspect(path: str) -> CommandSpec:
@@ -152,6 +130,18 @@ _INSPECTABLE = (("container", "/containers/{}/json"), ("image", "/images/{}/json
                 ("network", "/networks/{}"), ("volume", "/volumes/{}"))
 
 
+def inspect_schema(kind: str) -> Schema | None:
+    """The typed struct ``inspect --format`` runs over for an object *kind*."""
+    from ketch.cli.commands.network import NETWORK_INSPECT
+    from ketch.cli.commands.volume import VOLUME_INSPECT
+    from ketch.cli.typedview import CONTAINER_INSPECT, IMAGE_INSPECT
+
+    return {"image": (IMAGE_INSPECT, "image.InspectResponse"),
+            "container": (CONTAINER_INSPECT, "container.InspectResponse"),
+            "network": (NETWORK_INSPECT, "network.Inspect"),
+            "volume": (VOLUME_INSPECT, "volume.Volume")}.get(kind)
+
+
 def _skippable(exc: KetchError) -> bool:
     text = str(exc)
     return (isinstance(exc, NotFound) or "not supported" in text
@@ -162,8 +152,8 @@ def run_image_inspect(env: Env, p: Parsed) -> int:
     if p["platform"]:
         raise UsageError("--platform is not supported yet")
 
-    def fetch(ref: str) -> tuple[bytes, str]:
-        return env.client.images.inspect_raw(ref), "image"
+    def fetch(ref: str) -> tuple[bytes, Schema | None]:
+        return env.client.images.inspect_raw(ref), inspect_schema("image")
 
     return inspect_objects(env, p.args, p["format"], fetch)
 
@@ -177,7 +167,7 @@ def run_inspect(env: Env, p: Parsed) -> int:
     if kind and not candidates:
         raise UsageError(f'{PROG} inspect --type {kind} is not supported yet')
 
-    def fetch(ref: str) -> tuple[bytes, str]:
+    def fetch(ref: str) -> tuple[bytes, Schema | None]:
         for obj_kind, path in candidates:
             params = {"size": "1"} if obj_kind == "container" and p["size"] else None
             try:
@@ -188,83 +178,10 @@ def run_inspect(env: Env, p: Parsed) -> int:
                 raise
             if p["size"] and obj_kind != "container":
                 env.err(f"WARNING: --size ignored for {obj_kind}\n")
-            return raw, obj_kind
-        raise _NoSuchObject(f"Error: No such object: {ref}")
+            return raw, inspect_schema(obj_kind)
+        raise NoSuchObject(f"Error: No such object: {ref}")
 
     return inspect_objects(env, p.args, p["format"], fetch)
-
-
-class _NoSuchObject(Exception):
-    pass
-
-
-def inspect_objects(env: Env, refs: list[str], fmt: str, fetch: Any) -> int:
-    """Docker's ``inspect.Inspect``: fetch every ref, print what was found, then errors."""
-    from ketch.cli.gotemplate import Template, TemplateError, parse
-    from ketch.cli.messages import daemon_error_text
-
-    tmpl: Template | None = None
-    if fmt and fmt != "json":
-        try:
-            tmpl = parse(fmt)
-        except TemplateError as exc:
-            raise UsageError(f"template parsing error: {exc}", 64) from None
-    errors: list[str] = []
-    raws: list[str] = []
-    rendered: list[str] = []
-    for ref in refs:
-        try:
-            raw, kind = fetch(ref)
-        except KetchError as exc:
-            errors.append(daemon_error_text(exc))
-            continue
-        except _NoSuchObject as exc:
-            errors.append(str(exc))
-            continue
-        text = raw.decode()
-        if tmpl is None:
-            raws.append(text.strip())
-            continue
-        try:
-            rendered.append(_render_inspect(tmpl, text, kind) + "\n")
-        except TemplateError as exc:
-            errors.append(f"template parsing error: {exc}")
-    if tmpl is None:
-        from ketch.cli.rawjson import compact, indent
-
-        if not raws:
-            env.out("[]\n")
-        else:
-            joined = "[" + ",".join(raws) + "]"
-            env.out((compact(joined) if fmt == "json" else indent(joined)) + "\n")
-    else:
-        env.out("".join(rendered) if rendered else "\n")
-    if errors:
-        env.stdout.flush()
-        env.err("\n".join(errors) + "\n")
-        return 1
-    return 0
-
-
-def _render_inspect(tmpl: Any, text: str, kind: str) -> str:
-    """Run over the typed view first; on failure over the raw JSON, as docker does."""
-    import json
-
-    from ketch.cli.commands.volume import VOLUME_INSPECT
-    from ketch.cli.goprint import loads_raw
-    from ketch.cli.gotemplate import TemplateError
-    from ketch.cli.typedview import CONTAINER_INSPECT, IMAGE_INSPECT, typed_view
-
-    schema = {"image": (IMAGE_INSPECT, "image.InspectResponse"),
-              "container": (CONTAINER_INSPECT, "container.InspectResponse"),
-              "volume": (VOLUME_INSPECT, "volume.Volume")}.get(kind)
-    if schema is not None:
-        view = typed_view(json.loads(text), schema[0], schema[1])
-        try:
-            return str(tmpl.execute(view))
-        except TemplateError:
-            pass
-    return str(tmpl.execute(loads_raw(text), missingkey_error=True))
 
 
 # --- history ------------------------------------------------------------------------
@@ -538,16 +455,8 @@ def run_import(env: Env, p: Parsed) -> int:
 
 
 def spec_prune(path: str) -> CommandSpec:
-    return CommandSpec(
-        path, "prune [OPTIONS]", "Remove unused images",
-        flags=[
-            Flag("all", "Remove all unused images, not just dangling ones", short="a"),
-            Flag("filter", 'Provide filter values (e.g. "until=<timestamp>")', kind="filter",
-                 typename="filter", convert=parse_filter),
-            Flag("force", "Do not prompt for confirmation", short="f"),
-        ],
-        max_args=0,
-    )
+    return prune_spec(path, "Remove unused images", "until=<timestamp>", [
+        Flag("all", "Remove all unused images, not just dangling ones", short="a")])
 
 
 _ALL_WARNING = ("WARNING! This will remove all images without at least one container "
@@ -556,32 +465,14 @@ _DANGLING_WARNING = ("WARNING! This will remove all dangling images.\n"
                     "Are you sure you want to continue?")
 
 
-def confirm(env: Env, message: str) -> bool:
-    """Docker's ``prompt.Confirm``: only an answer of y/Y continues."""
-    env.out(message + " [y/N] ")
-    env.stdout.flush()
-    answer = env.stdin.readline()
-    return answer.strip().lower() == "y"
-
-
 def run_prune(env: Env, p: Parsed) -> int:
-    from ketch.cli import units
-
     filters = filters_of(p["filter"])
     filters["dangling"] = ["false" if p["all"] else "true"]
-    if not p["force"] and not confirm(env, _ALL_WARNING if p["all"] else _DANGLING_WARNING):
-        return 0  # docker treats a "no" as a quiet cancellation
+    if not prune_confirmed(env, p, _ALL_WARNING if p["all"] else _DANGLING_WARNING):
+        return 0
     report = env.client.images.prune(filters)
-    deleted = report.get("ImagesDeleted") or []
-    reclaimed = 0
-    if deleted:
-        lines = ["Deleted Images:"]
-        for item in deleted:
-            if item.get("Untagged"):
-                lines.append(f"untagged: {item['Untagged']}")
-            else:
-                lines.append(f"deleted: {item.get('Deleted', '')}")
-        env.out("\n".join(lines) + "\n\n")
-        reclaimed = int(report.get("SpaceReclaimed") or 0)
-    env.out(f"Total reclaimed space: {units.human_size(reclaimed)}\n")
+    deleted = [f"untagged: {item['Untagged']}" if item.get("Untagged")
+               else f"deleted: {item.get('Deleted', '')}"
+               for item in report.get("ImagesDeleted") or []]
+    print_pruned(env, "Images", deleted, int(report.get("SpaceReclaimed") or 0))
     return 0

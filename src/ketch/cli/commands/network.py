@@ -8,18 +8,27 @@ prints each removed name and reports failures after trying them all.
 
 from __future__ import annotations
 
-import re
-
-from ketch.cli.commands.images import filter_flag, filters_of
+from ketch.cli.containeropts import kv_map
 from ketch.cli.env import Env
 from ketch.cli.flags import CommandSpec, Flag, Parsed, UsageError
 from ketch.cli.goprint import TemplateObject
+from ketch.cli.objectcmds import (
+    filter_flag,
+    filters_of,
+    inspect_objects,
+    inspect_spec,
+    natural_sorted,
+    print_pruned,
+    prune_confirmed,
+    prune_spec,
+)
 from ketch.errors import KetchError, NotFound
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs startup time
 if TYPE_CHECKING:
     from typing import Any
 
+    from ketch.cli.objectcmds import Schema
     from ketch.client.networks import NetworksAPI
 
 NETWORK_HEADERS = {
@@ -48,20 +57,6 @@ def _api(env: Env) -> NetworksAPI:
     from ketch.client.networks import NetworksAPI
 
     return NetworksAPI(env.client)
-
-
-def _natural_key(text: str) -> list[tuple[int, int, str]]:
-    """``sortorder.NaturalLess`` as a key: digit runs compare as numbers."""
-    return [(0, int(part), "") if part.isdigit() else (1, 0, part)
-            for part in re.findall(r"\d+|\D+", text)]
-
-
-def _kv(values: list[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for value in values:
-        key, _, val = value.partition("=")
-        out[key] = val
-    return out
 
 
 def _strings(values: list[str]) -> list[str]:
@@ -188,18 +183,14 @@ def _ipam_configs(subnets: list[str], ranges: list[str], gateways: list[str],
                 return cfg
         raise UsageError(f"no matching subnet for {what} {text}")
 
-    for r in ranges:
-        cfg = owner(r, "range")
-        if "IPRange" in cfg:
-            raise UsageError(f"cannot configure multiple ranges ({r}, {cfg['IPRange']}) on "
-                             f"the same subnet ({cfg['Subnet']})")
-        cfg["IPRange"] = r
-    for g in gateways:
-        cfg = owner(g, "gateway")
-        if "Gateway" in cfg:
-            raise UsageError(f"cannot configure multiple gateways ({g}, {cfg['Gateway']}) for "
-                             f"the same subnet ({cfg['Subnet']})")
-        cfg["Gateway"] = g
+    for values, key, what, preposition in ((ranges, "IPRange", "range", "on"),
+                                           (gateways, "Gateway", "gateway", "for")):
+        for value in values:
+            cfg = owner(value, what)
+            if key in cfg:
+                raise UsageError(f"cannot configure multiple {what}s ({value}, {cfg[key]}) "
+                                 f"{preposition} the same subnet ({cfg['Subnet']})")
+            cfg[key] = value
     for key, value in aux.items():
         owner(value, "aux-address").setdefault("AuxiliaryAddresses", {})[key] = value
     return configs
@@ -208,13 +199,13 @@ def _ipam_configs(subnets: list[str], ranges: list[str], gateways: list[str],
 def run_network_create(env: Env, p: Parsed) -> int:
     ipam = {"Driver": p["ipam_driver"],
             "Config": _ipam_configs(_strings(p["subnet"]), _strings(p["ip_range"]),
-                                    _strings(p["gateway"]), _kv(p["aux_address"])),
-            "Options": _kv(p["ipam_opt"])}
+                                    _strings(p["gateway"]), kv_map(p["aux_address"])),
+            "Options": kv_map(p["ipam_opt"])}
     body: dict[str, Any] = {
         "Name": p.args[0], "Driver": p["driver"], "Scope": p["scope"],
         "IPAM": ipam, "Internal": p["internal"], "Attachable": p["attachable"],
         "Ingress": p["ingress"], "ConfigOnly": p["config_only"],
-        "Options": _kv(p["opt"]), "Labels": _kv(p["label"]),
+        "Options": kv_map(p["opt"]), "Labels": kv_map(p["label"]),
     }
     if p["config_from"]:
         body["ConfigFrom"] = {"Network": p["config_from"]}
@@ -258,8 +249,7 @@ def network_format(source: str, quiet: bool) -> str:
 def run_network_ls(env: Env, p: Parsed) -> int:
     from ketch.cli.formatter import render_rows
 
-    networks = _api(env).list(filters_of(p["filter"]))
-    networks.sort(key=lambda n: _natural_key(str(n.get("Name") or "")))
+    networks = natural_sorted(_api(env).list(filters_of(p["filter"])))
     rows = [NetworkContext(n, trunc=not p["no_trunc"]) for n in networks]
     env.out(render_rows(network_format(p["format"], p["quiet"]), rows, NETWORK_HEADERS))
     return 0
@@ -269,15 +259,9 @@ def run_network_ls(env: Env, p: Parsed) -> int:
 
 
 def spec_network_inspect(path: str) -> CommandSpec:
-    return CommandSpec(
-        path, "inspect [OPTIONS] NETWORK [NETWORK...]",
-        "Display detailed information on one or more networks",
-        flags=[
-            Flag("format", _INSPECT_FORMAT_HELP, short="f", kind="string"),
-            Flag("verbose", "Verbose output for diagnostics", short="v"),
-        ],
-        min_args=1,
-    )
+    return inspect_spec(path, "network", [
+        Flag("verbose", "Verbose output for diagnostics", short="v")],
+        format_help=_INSPECT_FORMAT_HELP)
 
 
 #: Docker 28's ``network.Inspect`` for ``inspect --format`` (see ``ketch.cli.typedview``).
@@ -308,55 +292,12 @@ NETWORK_INSPECT: list[Any] = [
 
 
 def run_network_inspect(env: Env, p: Parsed) -> int:
-    """Docker's ``inspect.Inspect`` for networks: print what was found, then the errors."""
-    import json
-
-    from ketch.cli.goprint import loads_raw
-    from ketch.cli.gotemplate import Template, TemplateError, parse
-    from ketch.cli.messages import daemon_error_text
-    from ketch.cli.rawjson import compact, indent
-    from ketch.cli.typedview import typed_view
-
-    fmt = p["format"]
-    tmpl: Template | None = None
-    if fmt and fmt != "json":
-        try:
-            tmpl = parse(fmt)
-        except TemplateError as exc:
-            raise UsageError(f"template parsing error: {exc}", 64) from None
     api = _api(env)
-    errors: list[str] = []
-    raws: list[str] = []
-    rendered: list[str] = []
-    for ref in p.args:
-        try:
-            text = api.inspect_raw(ref, verbose=p["verbose"]).decode()
-        except KetchError as exc:
-            errors.append(daemon_error_text(exc))
-            continue
-        if tmpl is None:
-            raws.append(text.strip())
-            continue
-        try:
-            try:
-                view = typed_view(json.loads(text), NETWORK_INSPECT, "network.Inspect")
-                rendered.append(str(tmpl.execute(view)) + "\n")
-            except TemplateError:
-                rendered.append(str(tmpl.execute(loads_raw(text), missingkey_error=True))
-                                + "\n")
-        except TemplateError as exc:
-            errors.append(f"template parsing error: {exc}")
-    if tmpl is None:
-        joined = "[" + ",".join(raws) + "]"
-        env.out("[]\n" if not raws else
-                (compact(joined) if fmt == "json" else indent(joined)) + "\n")
-    else:
-        env.out("".join(rendered) if rendered else "\n")
-    if errors:
-        env.stdout.flush()
-        env.err("\n".join(errors) + "\n")
-        return 1
-    return 0
+
+    def fetch(ref: str) -> tuple[bytes, Schema | None]:
+        return api.inspect_raw(ref, verbose=p["verbose"]), (NETWORK_INSPECT, "network.Inspect")
+
+    return inspect_objects(env, p.args, p["format"], fetch)
 
 
 # --- network rm ------------------------------------------------------------------------
@@ -395,14 +336,7 @@ def run_network_rm(env: Env, p: Parsed) -> int:
 
 
 def spec_network_prune(path: str) -> CommandSpec:
-    return CommandSpec(
-        path, "prune [OPTIONS]", "Remove all unused networks",
-        flags=[
-            filter_flag('Provide filter values (e.g. "until=<timestamp>")', short=""),
-            Flag("force", "Do not prompt for confirmation", short="f"),
-        ],
-        max_args=0,
-    )
+    return prune_spec(path, "Remove all unused networks", "until=<timestamp>")
 
 
 _PRUNE_WARNING = ("WARNING! This will remove all custom networks not used by at least one "
@@ -410,14 +344,10 @@ _PRUNE_WARNING = ("WARNING! This will remove all custom networks not used by at 
 
 
 def run_network_prune(env: Env, p: Parsed) -> int:
-    from ketch.cli.commands.images import confirm
-
-    if not p["force"] and not confirm(env, _PRUNE_WARNING):
+    if not prune_confirmed(env, p, _PRUNE_WARNING):
         return 0
     report = _api(env).prune(filters_of(p["filter"]))
-    deleted = report.get("NetworksDeleted") or []
-    if deleted:
-        env.out("Deleted Networks:\n" + "".join(f"{n}\n" for n in deleted) + "\n")
+    print_pruned(env, "Networks", list(report.get("NetworksDeleted") or []), None)
     return 0
 
 
@@ -456,7 +386,7 @@ def run_network_connect(env: Env, p: Parsed) -> int:
     config: dict[str, Any] = {
         "IPAMConfig": ipam or None, "Links": p["link"] or None,
         "Aliases": _strings(p["alias"]) or None,
-        "DriverOpts": _kv(_strings(p["driver_opt"])) or None,
+        "DriverOpts": kv_map(_strings(p["driver_opt"])) or None,
         "GwPriority": p["gw_priority"],
     }
     _api(env).connect(network, container, config)

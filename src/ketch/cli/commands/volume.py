@@ -9,22 +9,25 @@ prints each removed name and, at the end, one error line per failure (exit
 
 from __future__ import annotations
 
-from ketch.cli.commands.images import (
+from ketch.cli.containeropts import kv_map
+from ketch.cli.env import PROG, Env
+from ketch.cli.flags import CommandSpec, Flag, Parsed, UsageError
+from ketch.cli.objectcmds import (
     FORMAT_HELP,
-    INSPECT_FORMAT_HELP,
-    confirm,
     filter_flag,
     filters_of,
     inspect_objects,
-    parse_filter,
+    inspect_spec,
+    natural_sorted,
+    print_pruned,
+    prune_confirmed,
+    prune_spec,
 )
-from ketch.cli.env import PROG, Env
-from ketch.cli.flags import CommandSpec, Flag, Parsed, UsageError
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs startup time
 if TYPE_CHECKING:
-    from typing import Any
 
+    from ketch.cli.objectcmds import Schema
     from ketch.cli.typedview import Field
     from ketch.client.volumes import VolumesAPI
 
@@ -53,49 +56,6 @@ def _api(env: Env) -> VolumesAPI:
     from ketch.client.volumes import VolumesAPI
 
     return VolumesAPI(env.client)
-
-
-def natural_less(a: str, b: str) -> bool:
-    """``sortorder.NaturalLess``: digit runs compare as numbers, digits before letters."""
-    x, y = a.encode(), b.encode()
-    i = j = 0
-    while i < len(x) and j < len(y):
-        cx, cy = x[i], y[j]
-        dx, dy = 48 <= cx <= 57, 48 <= cy <= 57
-        if dx != dy:
-            return dx
-        if not dx:
-            if cx != cy:
-                return cx < cy
-            i += 1
-            j += 1
-            continue
-        while i < len(x) and x[i] == 48:
-            i += 1
-        while j < len(y) and y[j] == 48:
-            j += 1
-        start_x, start_y = i, j
-        while i < len(x) and 48 <= x[i] <= 57:
-            i += 1
-        while j < len(y) and 48 <= y[j] <= 57:
-            j += 1
-        if i - start_x != j - start_y:
-            return i - start_x < j - start_y
-        if x[start_x:i] != y[start_y:j]:
-            return x[start_x:i] < y[start_y:j]
-        if start_x != start_y:
-            return start_x < start_y
-    return len(x) < len(y)
-
-
-def natural_sorted(names: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    import functools
-
-    def compare(a: dict[str, Any], b: dict[str, Any]) -> int:
-        na, nb = str(a.get("Name") or ""), str(b.get("Name") or "")
-        return -1 if natural_less(na, nb) else (1 if natural_less(nb, na) else 0)
-
-    return sorted(names, key=functools.cmp_to_key(compare))
 
 
 # --- volume create ----------------------------------------------------------------------
@@ -144,14 +104,6 @@ def spec_volume_create(path: str) -> CommandSpec:
                        max_args=1)
 
 
-def _kv(values: list[str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for value in values:
-        key, _, val = value.partition("=")
-        out[key] = val
-    return out
-
-
 def run_volume_create(env: Env, p: Parsed) -> int:
     name = p["name"]
     if p.args:
@@ -164,8 +116,8 @@ def run_volume_create(env: Env, p: Parsed) -> int:
         cluster = {"Group": p["group"], "AccessMode": {"Scope": p["scope"],
                                                        "Sharing": p["sharing"]},
                    "Availability": p["availability"]}
-    volume = _api(env).create(name, driver=p["driver"], driver_opts=_kv(p["opt"]),
-                              labels=_kv(p["label"]), cluster_spec=cluster)
+    volume = _api(env).create(name, driver=p["driver"], driver_opts=kv_map(p["opt"]),
+                              labels=kv_map(p["label"]), cluster_spec=cluster)
     env.out(f"{volume.get('Name', '')}\n")
     return 0
 
@@ -218,19 +170,14 @@ def run_volume_ls(env: Env, p: Parsed) -> int:
 
 
 def spec_volume_inspect(path: str) -> CommandSpec:
-    return CommandSpec(
-        path, "inspect [OPTIONS] VOLUME [VOLUME...]",
-        "Display detailed information on one or more volumes",
-        flags=[Flag("format", INSPECT_FORMAT_HELP, short="f", kind="string")],
-        min_args=1,
-    )
+    return inspect_spec(path, "volume")
 
 
 def run_volume_inspect(env: Env, p: Parsed) -> int:
     api = _api(env)
 
-    def fetch(name: str) -> tuple[bytes, str]:
-        return api.inspect_raw(name), "volume"
+    def fetch(name: str) -> tuple[bytes, Schema | None]:
+        return api.inspect_raw(name), (VOLUME_INSPECT, "volume.Volume")
 
     return inspect_objects(env, p.args, p["format"], fetch)
 
@@ -278,20 +225,11 @@ _ALL_WARNING = ("WARNING! This will remove all local volumes not used by at leas
 
 
 def spec_volume_prune(path: str) -> CommandSpec:
-    return CommandSpec(
-        path, "prune [OPTIONS]", "Remove unused local volumes",
-        flags=[
-            Flag("all", "Remove all unused volumes, not just anonymous ones", short="a"),
-            Flag("filter", 'Provide filter values (e.g. "label=<label>")', kind="filter",
-                 typename="filter", convert=parse_filter),
-            Flag("force", "Do not prompt for confirmation", short="f"),
-        ],
-        max_args=0,
-    )
+    return prune_spec(path, "Remove unused local volumes", "label=<label>", [
+        Flag("all", "Remove all unused volumes, not just anonymous ones", short="a")])
 
 
 def run_volume_prune(env: Env, p: Parsed) -> int:
-    from ketch.cli import units
     from ketch.client.client import version_tuple
 
     filters = filters_of(p["filter"])
@@ -305,13 +243,9 @@ def run_volume_prune(env: Env, p: Parsed) -> int:
             warning = _ALL_WARNING
     else:
         warning = _ALL_WARNING  # older daemons prune named volumes too
-    if not p["force"] and not confirm(env, warning):
-        return 0  # docker treats a "no" as a quiet cancellation
+    if not prune_confirmed(env, p, warning):
+        return 0
     report = _api(env).prune(filters)
-    deleted = report.get("VolumesDeleted") or []
-    reclaimed = 0
-    if deleted:
-        env.out("Deleted Volumes:\n" + "".join(f"{name}\n" for name in deleted) + "\n")
-        reclaimed = int(report.get("SpaceReclaimed") or 0)
-    env.out(f"Total reclaimed space: {units.human_size(reclaimed)}\n")
+    print_pruned(env, "Volumes", list(report.get("VolumesDeleted") or []),
+                 int(report.get("SpaceReclaimed") or 0))
     return 0
