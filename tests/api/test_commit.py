@@ -165,6 +165,29 @@ def test_entrypoint_and_cmd_changes_follow_the_builder(
     engine.request("DELETE", f"{V}/images/{image_id}")
 
 
+def test_changes_expand_the_config_env_and_port_ranges_as_the_builder_does(
+        engine: Engine) -> None:
+    """Docker runs ``--change`` lines through the builder's dispatchers: ``$VAR``
+    comes from the config's Env (as the lines before left it), EXPOSE takes
+    ranges, and ENV replaces a variable where it stands."""
+    cid = _run(engine, f"{PREFIX}-expand", "-e", "PORT=8000", "-e", "DIR=/srv", "-e", "Z=1",
+               "busybox", "true")
+    own_env = engine.request("GET", f"{V}/containers/{cid}/json").json()["Config"]["Env"]
+    image_id = _committed(_commit(engine, {"container": f"{PREFIX}-expand", "changes": [
+        "EXPOSE $PORT-8002 53/udp", "ENV PORT=9000 NEW=$DIR/x", "LABEL port=$PORT",
+        "WORKDIR $DIR", "WORKDIR app", "VOLUME $DIR/data", "USER ${NOPE:-nobody}",
+    ]}))
+    config = _image(engine, image_id)["Config"]
+    assert config["ExposedPorts"] == {"8000/tcp": {}, "8001/tcp": {}, "8002/tcp": {},
+                                      "53/udp": {}}
+    assert config["Env"] == [
+        "PORT=9000" if e == "PORT=8000" else e for e in own_env] + ["NEW=/srv/x"]
+    assert config["Labels"] == {"port": "9000"}
+    assert (config["WorkingDir"], config["Volumes"], config["User"]) == (
+        "/srv/app", {"/srv/data": {}}, "nobody")
+    engine.request("DELETE", f"{V}/images/{image_id}")
+
+
 def test_commit_records_container_comment_author_and_history(engine: Engine) -> None:
     cid = _run(engine, f"{PREFIX}-hist", "busybox", "sh", "-c", "echo x > /f")
     parent = docker(engine.env, "inspect", "-f", "{{.Id}}", "busybox").ok().stdout.strip()

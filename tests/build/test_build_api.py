@@ -3,7 +3,12 @@ the same Dockerfiles on Docker 20.10: same outputs, same image configs."""
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import stat
+import tarfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +16,10 @@ import pytest
 from support.dockercli import docker
 from support.engines import Engine
 from support.images import OfflineImages, import_offline_images
+from support.unixhttp import UnixHTTPConnection
+
+from ketch.layers.extract import extract_layer
+from ketch.oci.chain import chain_ids
 
 pytestmark = pytest.mark.usefixtures("ketch_busybox")
 
@@ -125,6 +134,118 @@ def test_multi_stage_target_and_copy_from(ketchd: Engine, tmp_path: Path) -> Non
     assert result.returncode == 0, result.describe()
     run = docker(ketchd.env, "run", "--rm", "--network", "none", "staged:1")
     assert run.ok().stdout == "base\n"
+
+
+def _tree(root: Path) -> dict[str, tuple[object, ...]]:
+    """Type, mode, owner, whole-second mtime and content or target of each entry."""
+    found: dict[str, tuple[object, ...]] = {}
+    for top, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = Path(top, name)
+            st = os.lstat(path)
+            data: object = None
+            if stat.S_ISREG(st.st_mode):
+                data = path.read_bytes()
+            elif stat.S_ISLNK(st.st_mode):
+                data = os.readlink(path)
+            found[str(path.relative_to(root))] = (
+                st.st_mode, st.st_uid, st.st_gid, st.st_mtime_ns // 1_000_000_000, data)
+    return found
+
+
+def test_copy_layers_are_their_tars_unpacked_and_leave_nothing_behind(
+        ketchd: Engine, tmp_path: Path) -> None:
+    """A COPY's step root becomes its layer's snapshot without a second unpack:
+    the snapshot must hold what its stored tar holds (what push, save and a
+    pull elsewhere see), and no container or step root may remain."""
+    (tmp_path / "ctx").mkdir()
+    ctx = _context(tmp_path / "ctx", "FROM busybox\nCOPY --chown=7:8 d /usr/share/dd/\n"
+                                     "COPY a.txt /etc/a.txt\n"
+                                     "COPY --from=busybox /bin/true /opt/true\n")
+    (tmp_path / "ctx" / "d" / "sub").mkdir()
+    (tmp_path / "ctx" / "d" / "sub" / "f").write_text("deep\n")
+    os.symlink("x", tmp_path / "ctx" / "d" / "link")
+    containers_before = docker(ketchd.env, "ps", "-aq").ok().stdout
+    result = _build(ketchd, "-t", "snap:1", str(ctx))
+    assert result.returncode == 0, result.describe()
+    layers = json.loads(docker(ketchd.env, "inspect", "snap:1").ok().stdout)[0]["RootFS"][
+        "Layers"]
+    chains = chain_ids(layers)
+    for diff_id, chain in list(zip(layers, chains, strict=True))[-3:]:
+        snapshot = ketchd.data_root / "layers" / chain.split(":")[1] / "diff"
+        unpacked = tmp_path / diff_id.split(":")[1][:12]
+        unpacked.mkdir()
+        blob = ketchd.data_root / "content" / "blobs" / "sha256" / diff_id.split(":")[1]
+        with blob.open("rb") as tar:
+            extract_layer(tar, unpacked, whiteouts=True)
+        assert _tree(snapshot) == _tree(unpacked), diff_id
+    run = docker(ketchd.env, "run", "--rm", "--network", "none", "snap:1", "sh", "-c",
+                 "stat -c '%u:%g %n' /usr/share/dd/sub/f; cat /etc/a.txt; /opt/true && echo ok")
+    assert run.ok().stdout == "7:8 /usr/share/dd/sub/f\nhello\nok\n"
+    assert docker(ketchd.env, "ps", "-aq").ok().stdout == containers_before
+    assert not [n for n in os.listdir(ketchd.data_root / "containers")
+                if n.startswith("build-")]
+    docker(ketchd.env, "rmi", "snap:1").ok()
+
+
+def _context_tar(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def _leftover_contexts(engine: Engine) -> list[str]:
+    return [n for n in os.listdir(engine.data_root / "tmp") if n.startswith("context-")]
+
+
+def test_context_unpacked_while_it_arrives_in_slow_chunks(ketchd: Engine) -> None:
+    """The body goes to the unpacker as it comes (chunked, with pauses)."""
+    body = _context_tar({"Dockerfile": b"FROM busybox\nCOPY big /big\n",
+                         "big": os.urandom(3 << 20)})
+    conn = UnixHTTPConnection(str(ketchd.socket), timeout=120)
+    try:
+        conn.putrequest("POST", "/v1.41/build?q=1&rm=1")
+        conn.putheader("Content-Type", "application/x-tar")
+        conn.putheader("Transfer-Encoding", "chunked")
+        conn.endheaders()
+        for start in range(0, len(body), 256 << 10):
+            piece = body[start:start + (256 << 10)]
+            conn.send(b"%x\r\n%s\r\n" % (len(piece), piece))
+            time.sleep(0.02)
+        conn.send(b"0\r\n\r\n")
+        response = conn.getresponse()
+        lines = [json.loads(line) for line in response.read().splitlines() if line.strip()]
+    finally:
+        conn.close()
+    assert response.status == 200
+    image_id = next(line["aux"]["ID"] for line in lines if "aux" in line)
+    docker(ketchd.env, "rmi", image_id).ok()
+
+
+def test_an_upload_cut_short_leaves_no_context_behind(ketchd: Engine) -> None:
+    body = _context_tar({"Dockerfile": b"FROM busybox\n", "f": os.urandom(4 << 20)})
+    before = _leftover_contexts(ketchd)
+    conn = UnixHTTPConnection(str(ketchd.socket), timeout=30)
+    try:
+        conn.putrequest("POST", "/v1.41/build?q=1")
+        conn.putheader("Content-Type", "application/x-tar")
+        conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders()
+        conn.send(body[: len(body) // 2])
+    finally:
+        conn.close()
+    deadline = time.monotonic() + 15
+    while _leftover_contexts(ketchd) != before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _leftover_contexts(ketchd) == before
+    truncated = ketchd.request("POST", "/v1.41/build?q=1", body[: len(body) // 2],
+                               {"Content-Type": "application/x-tar"})
+    assert truncated.status == 400, truncated.text
+    assert _leftover_contexts(ketchd) == before
 
 
 def _summary(engine: Engine, ref: str) -> dict[str, object]:

@@ -25,7 +25,7 @@ def test_all_instructions() -> None:
     assert config == {
         "Cmd": ["sh", "-c", "echo hi"],
         "Entrypoint": ["/bin/sh", "-c", "/bin/init --flag"],
-        "Env": ["B=two words", "LEGACY=value with spaces", "A=override"],
+        "Env": ["A=override", "B=two words", "LEGACY=value with spaces"],  # in place, as Docker
         "ExposedPorts": {"80/tcp": {}, "53/udp": {}},
         "Labels": {"maintainer": "someone", "version": "1"},
         "User": "nobody:nogroup",

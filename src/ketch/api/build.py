@@ -1,7 +1,10 @@
 """``POST /build`` (the classic builder) and ``POST /build/prune``.
 
-The context (a tar, possibly compressed, or a bare Dockerfile) is spooled
-to a file and unpacked in a chrooted child before anything else; a bad
+The context (a tar, possibly compressed, or a bare Dockerfile) is unpacked
+in a chrooted child as it arrives, as Docker's daemon does: the docker CLI
+is still walking and tarring the client's files while the first ones are
+written here (a large context takes as long to send as to unpack, so
+waiting for the whole body first would add the two). A truncated or bad
 context, bad parameters or a bad Dockerfile are a 400 before the stream
 starts. From then on the response is Docker's JSON stream and a failed
 step is its last ``errorDetail`` object.
@@ -11,8 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import io
 import json
+import queue
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -20,13 +27,14 @@ from aiohttp import web
 from ketch.api.distribution import render
 from ketch.api.keys import SERVICES, Services
 from ketch.api.params import query_bool, query_list, query_str
-from ketch.api.spool import spooled_body
 from ketch.api.streams import json_response, json_stream
-from ketch.build.builder import Builder, BuildOptions, PullFn
-from ketch.build.context import receive_context
+from ketch.build.builder import BuildOptions, PullFn
+from ketch.build.context import BuildContext, receive_context
 from ketch.distribution.auth import Credentials, credentials_from_mapping
-from ketch.errors import InvalidArgument, KetchError
+from ketch.errors import InvalidArgument
 from ketch.oci.reference import Reference, parse_with_default_tag, split_domain
+
+_CHUNK = 1 << 20
 
 
 def _json_param(request: web.Request, name: str) -> dict[str, Any]:
@@ -110,14 +118,82 @@ def puller(services: Services, request: web.Request,
     return pull
 
 
+class _BodyReader(io.RawIOBase):
+    """The request body as a blocking file for a worker thread, fed by the event loop.
+
+    At most ``depth`` chunks wait in between, so a slow unpacker slows the
+    upload down rather than filling memory. ``stop()`` (the reader is
+    done, maybe early) makes :meth:`feed` return False instead of waiting
+    for room that will never come.
+    """
+
+    def __init__(self, depth: int = 8) -> None:
+        super().__init__()
+        self._chunks: queue.Queue[bytes | Exception | None] = queue.Queue()
+        self._room = asyncio.Semaphore(depth)
+        self._loop = asyncio.get_running_loop()
+        self._stopped = False
+        self._pending = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            item = self._chunks.get()
+            if item is None:
+                self._chunks.put(None)  # stays at its end
+                return 0
+            if isinstance(item, Exception):
+                self._chunks.put(item)
+                raise item
+            self._pending = memoryview(item)
+            self._loop.call_soon_threadsafe(self._room.release)
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
+
+    async def feed(self, chunk: bytes) -> bool:
+        """Hand a chunk over; False once the reader stopped (stop feeding)."""
+        await self._room.acquire()
+        if self._stopped:
+            return False
+        self._chunks.put(chunk)
+        return True
+
+    def end(self, failure: Exception | None = None) -> None:
+        """No more chunks: the body's end, or ``failure`` for the reader to raise."""
+        self._chunks.put(failure)
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._room.release()
+
+
+async def _receive(request: web.Request, tmp_dir: Path, dockerfile: str) -> BuildContext:
+    """The context unpacked from the body while the body arrives."""
+    body = _BodyReader()
+    unpacked = asyncio.ensure_future(asyncio.to_thread(
+        receive_context, io.BufferedReader(body, _CHUNK), tmp_dir, dockerfile))
+    unpacked.add_done_callback(lambda _: body.stop())
+    try:
+        while chunk := await request.content.read(_CHUNK):
+            if not await body.feed(chunk):
+                break
+    except BaseException as exc:  # the client went away, or the request was cancelled
+        body.end(ConnectionAbortedError(f"the build context upload failed: {exc!r}"))
+        with contextlib.suppress(BaseException):
+            (await asyncio.shield(unpacked)).close()  # only if it finished meanwhile
+        raise
+    body.end()
+    return await unpacked
+
+
 async def build(request: web.Request) -> web.StreamResponse:
     services = request.app[SERVICES]
     options = build_options(request)
-    async with spooled_body(request, services.tmp_dir) as body_path:
-        def receive() -> Any:
-            with body_path.open("rb") as body:
-                return receive_context(body, services.tmp_dir, options.dockerfile)
-        context = await asyncio.to_thread(receive)
+    context = await _receive(request, services.tmp_dir, options.dockerfile)
     try:
         pulled: list[dict[str, Any]] = []
         builder = services.builder
@@ -138,46 +214,8 @@ async def build(request: web.Request) -> web.StreamResponse:
 
 async def prune(request: web.Request) -> web.Response:
     builder = request.app[SERVICES].builder
-    deleted, reclaimed = await prune_cache(builder, query_bool(request, "all"))
+    deleted, reclaimed = await builder.prune(query_bool(request, "all"))
     return json_response({"CachesDeleted": deleted or None, "SpaceReclaimed": reclaimed})
-
-
-async def prune_cache(builder: Builder, everything: bool) -> tuple[list[str], int]:
-    """Remove the build's intermediate images nothing needs any more.
-
-    A cached step image goes when it has no tag, no container uses it and no
-    image is built on it (leaves first, so a whole unused chain goes).
-    ``all`` also drops tagged results' cache entries (not their images).
-    """
-    images = builder.images
-    deleted: list[str] = []
-    reclaimed = 0
-    changed = True
-    while changed:
-        changed = False
-        entries = builder.cache.entries()
-        cached = {entry.image_id for entry in entries}
-        parents = {row.parent for row in images.meta.images() if row.parent}
-        for image_id in sorted(cached):
-            row = images.meta.image(image_id)
-            if row is None:
-                builder.cache.forget_images({image_id})
-                continue
-            if image_id in parents or images.meta.refs(image_id) or images.users.users_of(
-                    image_id):
-                continue
-            try:
-                await images.delete(image_id, force=False, prune=False)
-            except KetchError:  # a conflict or a concurrent removal: keep it
-                continue
-            builder.cache.forget_images({image_id})
-            deleted.append(image_id)
-            parent = images.meta.image(row.parent) if row.parent else None
-            reclaimed += row.size - (parent.size if parent else 0)
-            changed = True
-    if everything:
-        builder.cache.forget_images({entry.image_id for entry in builder.cache.entries()})
-    return deleted, reclaimed
 
 
 def add_routes(add: Any) -> None:

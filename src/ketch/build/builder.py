@@ -9,8 +9,10 @@ yields an image (Docker's intermediate images, which are also the cache):
 * RUN creates a container from the current image, runs the command under
   runc with the build's network mode, streams its output and commits the
   container's upper dir (a RUN that changes nothing adds no layer);
-* COPY and ADD create a container, unpack the sources into its mounted
-  root with the chrooted extractor, and commit it.
+* COPY and ADD mount a step root (the parent image's overlay with an
+  upper dir of its own, no container: :mod:`ketch.build.steproot`),
+  unpack the sources into it with the chrooted extractor, and commit its
+  upper dir, which becomes the new layer's snapshot as it is.
 
 Before running a step the cache is probed with (parent image, step key),
 where the key covers the step's command (COPY/ADD: the sources' content
@@ -24,7 +26,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
+import os
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -33,10 +37,11 @@ from typing import Any, BinaryIO
 
 import aiohttp
 
-from ketch.build.cache import BuildCache, step_key
+from ketch.build.cache import BuildCache, prune_cache, step_key
+from ketch.build.config import apply_instruction, expansion_env
 from ketch.build.context import BuildContext
 from ketch.build.copy_digest import source_digest
-from ketch.build.copy_tar import resolve_destination, write_copy_tar
+from ketch.build.copy_tar import CopyStats, resolve_destination, write_copy_tar
 from ketch.build.copysource import (
     URL_FILE_MODE,
     CopySource,
@@ -50,23 +55,12 @@ from ketch.build.dockerfile import (
     DEFAULT_SHELL,
     Add,
     Arg,
-    Cmd,
     Copy,
     Dockerfile,
-    Entrypoint,
-    Env,
-    Expose,
-    Healthcheck,
     Instruction,
-    Label,
     Maintainer,
-    Onbuild,
     Run,
-    Shell,
     Stage,
-    StopSignal,
-    User,
-    Volume,
     Workdir,
     classic_rejection,
     commit_message,
@@ -75,7 +69,6 @@ from ketch.build.dockerfile import (
     expand_instruction,
     needed_stages,
     nop_cmd,
-    normalize_workdir,
     parse_dockerfile,
     parse_onbuild_trigger,
     prepend_build_args,
@@ -84,7 +77,7 @@ from ketch.build.dockerfile import (
     single_item_comment,
 )
 from ketch.build.workspace import StepFailed, Workspace, image_chain, make_dirs
-from ketch.containers.service import parse_signal
+from ketch.containers.commit import go_config
 from ketch.containers.users import resolve_user
 from ketch.errors import InvalidArgument, KetchError, NotFound
 from ketch.images.commit import ChildImage
@@ -158,6 +151,10 @@ class Builder:
     def discard(self, context: BuildContext) -> None:
         """Let go of a finished build's context (deleted in the background)."""
         self.trash.discard(context.root)
+
+    async def prune(self, everything: bool) -> tuple[list[str], int]:
+        """``POST /build/prune``: see :func:`ketch.build.cache.prune_cache`."""
+        return await prune_cache(self.cache, self.images, everything)
 
     def parse(self, context: BuildContext) -> Dockerfile:
         return parse_dockerfile(context.dockerfile_text, name=context.dockerfile_name)
@@ -354,21 +351,11 @@ class _Build:
             await self.dispatch(state, trigger)
 
     # -- instructions --------------------------------------------------------------
-    def expansion_env(self, state: StageState) -> dict[str, str]:
-        env: dict[str, str] = {}
-        for key, value in state.args.items():
-            if value is not None:
-                env[key] = value
-        for item in state.env:
-            key, _, value = item.partition("=")
-            env[key] = value
-        return env
-
     async def dispatch(self, state: StageState, instruction: Instruction) -> None:
         rejection = classic_rejection(instruction)
         if rejection:
             raise InvalidArgument(rejection)
-        ins = expand_instruction(instruction, self.expansion_env(state),
+        ins = expand_instruction(instruction, expansion_env(state.config, state.args),
                                  escape_token=self.df.escape_token)
         if isinstance(ins, Run):
             await self.run(state, ins)
@@ -378,7 +365,7 @@ class _Build:
             self.declare_args(state, ins)
             await self.commit_config(state, ins)
         else:
-            self.apply_config(state, ins)
+            apply_instruction(state, ins)
             await self.commit_config(state, ins)
 
     def declare_args(self, state: StageState, ins: Arg) -> None:
@@ -392,75 +379,6 @@ class _Build:
             else:
                 value = self.meta_args.get(key)
             state.args[key] = value
-
-    def apply_config(self, state: StageState, ins: Instruction) -> None:
-        config = state.config
-        if isinstance(ins, Env):
-            env = state.env
-            for pair in ins.pairs:  # an existing variable keeps its place, as in Docker
-                keys = [item.partition("=")[0] for item in env]
-                item = f"{pair.key}={pair.value}"
-                if pair.key in keys:
-                    env[keys.index(pair.key)] = item
-                else:
-                    env.append(item)
-            config["Env"] = env
-        elif isinstance(ins, Label):
-            labels = dict(config.get("Labels") or {})
-            for pair in ins.pairs:
-                labels[pair.key] = pair.value
-            config["Labels"] = labels
-        elif isinstance(ins, Maintainer):
-            pass  # recorded as the image's author by commit_config
-        elif isinstance(ins, Cmd):
-            config["Cmd"] = resolve_command(ins.command, ins.prepend_shell, state.shell)
-            state.cmd_set = True
-        elif isinstance(ins, Entrypoint):
-            config["Entrypoint"] = resolve_command(ins.command, ins.prepend_shell, state.shell)
-            if not state.cmd_set:
-                config["Cmd"] = None
-        elif isinstance(ins, Workdir):
-            config["WorkingDir"] = normalize_workdir(config.get("WorkingDir") or "/", ins.path)
-        elif isinstance(ins, User):
-            config["User"] = ins.user
-        elif isinstance(ins, Volume):
-            volumes = dict(config.get("Volumes") or {})
-            for path in ins.volumes:
-                if not path.strip():
-                    raise InvalidArgument("VOLUME specified can not be an empty string")
-                volumes[path] = {}
-            config["Volumes"] = volumes
-        elif isinstance(ins, Expose):
-            ports = dict(config.get("ExposedPorts") or {})
-            for port in ins.ports:
-                number, _, proto = port.partition("/")
-                proto = (proto or "tcp").lower()
-                if not number or not all(p.isdigit() for p in number.split("-", 1)):
-                    raise InvalidArgument(f"Invalid containerPort: {number}")
-                ports[f"{number}/{proto}"] = {}
-            config["ExposedPorts"] = ports
-        elif isinstance(ins, StopSignal):
-            _check_signal(ins.signal)
-            config["StopSignal"] = ins.signal
-        elif isinstance(ins, Healthcheck):
-            if ins.disabled:
-                config["Healthcheck"] = {"Test": ["NONE"]}
-            else:
-                health: dict[str, Any] = {"Test": list(ins.test)}
-                for key, value in (("Interval", ins.interval), ("Timeout", ins.timeout),
-                                   ("StartPeriod", ins.start_period),
-                                   ("StartInterval", ins.start_interval),
-                                   ("Retries", ins.retries)):
-                    if value:
-                        health[key] = value
-                config["Healthcheck"] = health
-        elif isinstance(ins, Shell):
-            state.shell = tuple(ins.shell)
-            config["Shell"] = list(ins.shell)
-        elif isinstance(ins, Onbuild):
-            if ins.trigger is None:
-                parse_onbuild_trigger(ins.expression)  # Docker's error for a bad trigger
-            config["OnBuild"] = [*(config.get("OnBuild") or []), ins.expression]
 
     async def commit_config(self, state: StageState, ins: Instruction) -> None:
         """Commit a config-only step (cache first)."""
@@ -509,10 +427,10 @@ class _Build:
 
     def image_config(self, state: StageState) -> dict[str, Any]:
         """The ``config`` of the step's image: Docker's full Config shape."""
-        return _docker_config(state.config, state.image_id or "")
+        return go_config({**state.config, "Image": state.image_id or ""})
 
     def container_config(self, state: StageState, cmd: list[str]) -> dict[str, Any]:
-        return _docker_config({**state.config, "Cmd": cmd}, state.image_id or "")
+        return go_config({**state.config, "Cmd": cmd, "Image": state.image_id or ""})
 
     # -- RUN -----------------------------------------------------------------------
     def run_build_args(self, state: StageState) -> dict[str, str]:
@@ -571,8 +489,8 @@ class _Build:
         if ins.contents:
             raise InvalidArgument(f"{keyword} heredocs are not supported by this builder")
         from_stage = ins.from_stage if isinstance(ins, Copy) else ""
-        source_root, in_context, cleanup = await self.copy_source_root(state, from_stage)
-        try:
+        async with contextlib.AsyncExitStack() as stack:
+            source_root, in_context = await self.copy_source_root(state, from_stage, stack)
             sources = await self.collect_sources(ins, source_root, in_context)
             digest = await asyncio.to_thread(source_digest, sources)
             dest = ins.dest
@@ -588,8 +506,6 @@ class _Build:
                 return
             await self.copy_step(state, ins, sources, dest, cmd, probe,
                                  keep_owner=bool(from_stage) and not ins.chown)
-        finally:
-            await cleanup()
 
     async def collect_sources(self, ins: Copy | Add, root: Path,
                               in_context: bool) -> list[CopySource]:
@@ -627,26 +543,23 @@ class _Build:
                         await asyncio.to_thread(file.write, chunk)
                 path.chmod(URL_FILE_MODE)
                 mtime = url_mtime(response.headers.get("Last-Modified"))
-                import os
                 os.utime(path, (mtime, mtime))
         except aiohttp.ClientError as exc:
             raise InvalidArgument(f"failed to GET {url}: {exc}") from None
         return url_source(target_dir, name, url, dest)
 
-    async def copy_source_root(self, state: StageState, from_stage: str
-                               ) -> tuple[Path, bool, Callable[[], Awaitable[None]]]:
-        async def nothing() -> None:
-            return None
-
+    async def copy_source_root(self, state: StageState, from_stage: str,
+                               stack: contextlib.AsyncExitStack) -> tuple[Path, bool]:
+        """Where COPY reads from: the context, or (``--from``) a stage's or an
+        image's files, mounted read for the copy (until ``stack`` closes)."""
         if not from_stage:
-            return self.context.root, True, nothing
+            return self.context.root, True
         stage = self.df.stage(int(from_stage)) if from_stage.isdigit() else \
             self.df.stage(from_stage)
         if stage is not None and stage.index < state.stage.index:
             done = self.stages_done.get(stage.index)
             if done is None or done.image_id is None:
                 raise InvalidArgument(f"stage {from_stage} was not built")
-            image_id = done.image_id
             diff_ids = done.diff_ids
         else:
             if from_stage.isdigit():
@@ -657,95 +570,50 @@ class _Build:
             except NotFound:
                 image_id = await self.pull(parse_with_default_tag(from_stage))
             diff_ids = list(self.b.images.get(image_id).config.rootfs.diff_ids)
-        workspace = self.b.workspace
-        container = await workspace.create(image_id, {"Cmd": ["true"], "Entrypoint": None},
-                                           "none")
-        chain = image_chain(diff_ids)
-        merged = await asyncio.to_thread(workspace.rootfs.mount, container.id, chain)
-
-        async def release() -> None:
-            await asyncio.to_thread(workspace.rootfs.unmount, container.id)
-            await workspace.remove(container)
-
-        return merged, False, release
+        steps = self.b.workspace.steps
+        root = await stack.enter_async_context(steps.mounted(image_chain(diff_ids)))
+        return root.merged, False
 
     async def copy_step(self, state: StageState, ins: Copy | Add, sources: list[CopySource],
                         dest: str, cmd: list[str], probe: dict[str, Any],
                         keep_owner: bool) -> None:
         workspace = self.b.workspace
-        container = await workspace.create(state.image_id or "", {**state.config,
-                                                                  "Cmd": cmd}, "none")
-        try:
-            chain = image_chain(state.diff_ids)
-            owner = await self.chown_ids(state, container, chain, ins.chown) \
-                if ins.chown else None
+        async with workspace.steps.mounted(image_chain(state.diff_ids)) as root:
+            owner = await self.chown_ids(root.merged, ins.chown) if ins.chown else None
             chown = owner if owner is not None else (None if keep_owner else (0, 0))
             chmod = int(ins.chmod, 8) if ins.chmod else None
-            stats_box: list[Any] = []
+            stats: list[CopyStats] = []
 
             def write(out: BinaryIO) -> None:
-                destination = resolve_destination(merged_box[0], dest)
-                stats_box.append(write_copy_tar(
+                destination = resolve_destination(root.merged, dest)
+                stats.append(write_copy_tar(
                     sources, destination, chown=chown, out=out, chmod=chmod,
                     extract_archives=isinstance(ins, Add), cmd=ins.keyword))
 
-            def mkdirs(root: Path) -> None:
-                make_dirs(stats_box[0].mkdirs, root)
+            def mkdirs(merged: Path) -> None:
+                make_dirs(stats[0].mkdirs, merged)
 
-            merged_box: list[Path] = [workspace.rootfs.paths(container.id).merged]
-            await workspace.copy_in(container, chain, write, mkdirs)
+            await workspace.copy_in(root, write, mkdirs)
             child = ChildImage(config=self.image_config(state), created_by=" ".join(cmd),
                                container_config=self.container_config(state, cmd))
-            committed = await workspace.commit(container, chain, state.image_id, child)
-        finally:
-            await workspace.remove(container)
+            committed = await workspace.commit_root(root, state.image_id, child)
         self.finish_step(state, probe, committed.image_id, None)
 
-    async def chown_ids(self, state: StageState, container: Any, chain: list[str],
-                        spec: str) -> tuple[int, int]:
-        workspace = self.b.workspace
-        merged = await asyncio.to_thread(workspace.rootfs.mount, container.id, chain)
-        try:
-            user, _, group = spec.partition(":")
-            resolved = await asyncio.to_thread(resolve_user, merged, f"{user}:{group or user}")
-            return resolved.uid, resolved.gid
-        finally:
-            await asyncio.to_thread(workspace.rootfs.unmount, container.id)
+    async def chown_ids(self, root: Path, spec: str) -> tuple[int, int]:
+        """``--chown=user[:group]`` as IDs, names looked up in the image at ``root``."""
+        user, _, group = spec.partition(":")
+        resolved = await asyncio.to_thread(resolve_user, root, f"{user}:{group or user}")
+        return resolved.uid, resolved.gid
 
 
 # -- helpers -----------------------------------------------------------------------------
 
-_CONFIG_ORDER = ("Hostname", "Domainname", "User", "AttachStdin", "AttachStdout",
-                 "AttachStderr", "ExposedPorts", "Tty", "OpenStdin", "StdinOnce", "Env",
-                 "Cmd", "Healthcheck", "ArgsEscaped", "Image", "Volumes", "WorkingDir",
-                 "Entrypoint", "OnBuild", "Labels", "StopSignal", "Shell")
-_ALWAYS = {"Hostname": "", "Domainname": "", "User": "", "AttachStdin": False,
-           "AttachStdout": False, "AttachStderr": False, "Tty": False, "OpenStdin": False,
-           "StdinOnce": False, "Env": None, "Cmd": None, "Image": "", "Volumes": None,
-           "WorkingDir": "", "Entrypoint": None, "OnBuild": None, "Labels": None}
-
-
-def _docker_config(config: Mapping[str, Any], image: str) -> dict[str, Any]:
-    """A container config in Docker's field order, Go's omitempty fields left out."""
-    merged = {**_ALWAYS, **{k: v for k, v in config.items() if v is not None}, "Image": image}
-    return {key: merged[key] for key in _CONFIG_ORDER
-            if key in _ALWAYS or merged.get(key) not in (None, "", [], {})}
-
-
 def _copy_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    import copy
     return copy.deepcopy(dict(config))
 
 
 def _is_url(source: str) -> bool:
     return source.startswith(("http://", "https://"))
-
-
-def _check_signal(signal: str) -> None:
-    try:
-        parse_signal(signal)
-    except InvalidArgument:
-        raise InvalidArgument(f"Invalid signal: {signal}") from None
 
 
 def _go_list(items: list[str]) -> str:

@@ -1,11 +1,16 @@
-"""The containers a build step works in: run a RUN command, copy files in, commit.
+"""Where build steps work: containers for RUN, bare step roots for COPY and ADD.
 
-Each step that changes files gets a container created from the step's
-parent image under the same runtime as ``docker run`` (conmon + runc, the
-same spec, the same isolation). RUN starts it and streams its output; COPY
-and ADD only mount its root filesystem and unpack the copy's tar into it
-with the chrooted extractor. Either way the result is committed from the
-container's upper directory, which holds exactly what the step changed.
+A RUN gets a container created from the step's parent image under the
+same runtime as ``docker run`` (conmon + runc, the same spec, the same
+isolation); it is started, its output streamed, and the container's upper
+directory, which holds exactly what the step changed, is committed.
+
+COPY and ADD run no process, so they get no container: a step root
+(:mod:`ketch.build.steproot`) is the parent image's overlay with an upper
+dir of its own, into which the copy's tar is unpacked with the chrooted
+extractor. Its upper dir then becomes the new layer as it is (tar into the
+content store, directory into the layer store), without writing the
+files a third time.
 """
 
 from __future__ import annotations
@@ -13,12 +18,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+import tempfile
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import msgspec
 
+from ketch.build.copy_tar import MkdirSpec
+from ketch.build.steproot import StepRoot, StepRoots
 from ketch.containers.model import Container, CreateRequest
 from ketch.containers.rootfs import MOUNT_TARGETS, ContainerRootfs, mkdir_in_root
 from ketch.containers.service import ContainerService
@@ -46,7 +54,7 @@ class StepFailed(KetchError):
 
 
 class Workspace:
-    """Creates, runs, fills, commits and removes the build's step containers."""
+    """Creates, runs, fills, commits and removes the build's step containers and roots."""
 
     def __init__(self, containers: ContainerService, rootfs: ContainerRootfs,
                  layers: LayerStore, committer: ImageCommitter) -> None:
@@ -54,6 +62,8 @@ class Workspace:
         self.rootfs = rootfs
         self.layers = layers
         self.committer = committer
+        self.steps = StepRoots(rootfs)
+        self.steps.remove_leftovers()
 
     async def create(self, image_id: str, run_config: dict[str, Any], network_mode: str,
                      extra_hosts: list[str] | None = None) -> Container:
@@ -81,27 +91,28 @@ class Workspace:
         info = await exited
         return info.exit_code
 
-    async def copy_in(self, container: Container, image_chain: list[str],
-                      write_tar: Callable[[BinaryIO], Any],
+    async def copy_in(self, root: StepRoot, write_tar: Callable[[BinaryIO], Any],
                       mkdirs: Callable[[Path], None]) -> None:
-        """Mount the container's rootfs and unpack what ``write_tar`` writes into it.
+        """Unpack what ``write_tar`` writes into the mounted step root ``root``.
 
         ``write_tar`` runs in a thread and writes a plain tar whose names are
-        relative to the container's root; ``mkdirs`` first creates missing
-        parent directories (it gets the mounted root).
+        relative to the root; ``mkdirs`` then creates missing parent
+        directories (it gets the mounted root) before the tar is unpacked.
         """
-        merged = await asyncio.to_thread(self.rootfs.mount, container.id, image_chain)
-        try:
-            def work() -> None:
-                import tempfile
-                with tempfile.TemporaryFile() as tar:
-                    write_tar(tar)
-                    mkdirs(merged)
-                    tar.seek(0)
-                    extract_layer(tar, merged, whiteouts=False)
-            await asyncio.to_thread(work)
-        finally:
-            await asyncio.to_thread(self.rootfs.unmount, container.id)
+        def work() -> None:
+            with tempfile.TemporaryFile(dir=self.committer.tmp_dir) as tar:
+                write_tar(tar)
+                mkdirs(root.merged)
+                tar.seek(0)
+                extract_layer(tar, root.merged, whiteouts=False)
+        await asyncio.to_thread(work)
+
+    async def commit_root(self, root: StepRoot, parent_id: str | None,
+                          child: ChildImage) -> Committed:
+        """Commit the step root's changes on top of ``parent_id``; it is unmounted first."""
+        await self.steps.unmount(root)
+        child.container_id = root.id
+        return await self.committer.commit_tree(parent_id, child, root.upper)
 
     async def commit(self, container: Container, image_chain: list[str],
                      parent_id: str | None, child: ChildImage) -> Committed:
@@ -125,7 +136,7 @@ def image_chain(diff_ids: list[str]) -> list[str]:
     return chain_ids(diff_ids)
 
 
-def make_dirs(specs: Any, root: Path) -> None:
+def make_dirs(specs: Sequence[MkdirSpec], root: Path) -> None:
     """Create the parent directories a copy needs (only the missing ones)."""
     for spec in specs:
         mkdir_in_root(root, spec.path, spec.mode, spec.uid, spec.gid)

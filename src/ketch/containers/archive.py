@@ -100,13 +100,13 @@ class ContainerArchive:
             raise InvalidArgument("bad parameter: path cannot be empty")
 
     async def _open(self, ref: str) -> tuple[Container, CopyView]:
-        container = self.files._get(ref)
-        rootfs = self.files._rootfs()
-        merged = await self.files._hold_mount(rootfs, container)
+        container = self.files.get(ref)
+        rootfs = self.files.rootfs()
+        merged = await self.files.hold_mount(rootfs, container)
         try:
             view = await asyncio.to_thread(lambda: CopyView(merged, copy_mounts(container)))
         except BaseException:
-            await self.files._release_mount(rootfs, container.id)
+            await self.files.release_mount(rootfs, container.id)
             raise
         return container, view
 
@@ -114,7 +114,7 @@ class ContainerArchive:
         try:
             await asyncio.to_thread(view.close)
         finally:
-            await self.files._release_mount(self.files._rootfs(), container.id)
+            await self.files.release_mount(self.files.rootfs(), container.id)
 
     async def stat(self, ref: str, path: str) -> PathStat:
         """``HEAD /containers/{id}/archive?path=``."""

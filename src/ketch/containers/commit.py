@@ -9,7 +9,8 @@ that never shows in a diff or a commit; they are passed as exclusions.
 Commit follows moby's ``CreateImageFromContainer``: the container is
 paused unless the client says not to (and only if it is running and not
 paused already), the new config is the body's config (or the
-container's) with the ``--change`` instructions applied, then filled from
+container's) with the ``--change`` instructions applied (by the builder's
+instruction code, :func:`ketch.build.config.apply_changes`), then filled from
 the container's config with Docker's commit ``merge`` rules; the history
 entry's ``created_by`` is the container's Cmd. Docker emits the events
 of that pause and unpause, an image ``tag`` event when a name is given,
@@ -26,18 +27,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import weakref
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import msgspec
 
+from ketch.build.config import apply_changes
 from ketch.containers.model import Container, ContainerConfig
 from ketch.containers.rootfs import MOUNT_TARGETS, ContainerRootfs
 from ketch.containers.service import ContainerService
 from ketch.errors import Conflict, InternalError, InvalidArgument, KetchError
-from ketch.images.changes import apply_changes
 from ketch.images.commit import ChildImage, ImageCommitter
 from ketch.layers.diff import Change, LayerDiff, changes, write_layer_tar
 from ketch.layers.export import export_tree
@@ -83,17 +84,19 @@ class CommitOptions:
 # -- config as Docker writes it ---------------------------------------------------------
 
 
-def go_config(config: dict[str, Any]) -> dict[str, Any]:
+def go_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """A PascalCase config dict shaped as Go's ``json.Marshal(container.Config)``.
 
     Fields in struct order, ``omitempty`` fields left out when empty,
-    missing fields at their zero value, map keys sorted. Keeping this shape
+    missing (or None) fields at their zero value, map keys sorted. Keeping this shape
     makes committed configs read back the way Docker's do (``Labels: {}``,
     no ``ExposedPorts`` when there are none).
     """
     out: dict[str, Any] = {}
     for name, omitempty, zero in _GO_CONFIG_FIELDS:
-        value = config.get(name, zero)
+        value = config.get(name)
+        if value is None:
+            value = zero
         if name == "Healthcheck" and isinstance(value, dict):
             value = {k: value[k] for k in _HEALTH_FIELDS if value.get(k)} or None
             if value is None and omitempty:
@@ -110,33 +113,6 @@ def config_dict(config: ContainerConfig) -> dict[str, Any]:
     """A container's config as Go's ``container.Config`` JSON."""
     raw: dict[str, Any] = msgspec.to_builtins(config)
     return go_config(raw)
-
-
-def _change_keyword(change: str) -> str:
-    return change.strip().split(None, 1)[0].upper() if change.strip() else ""
-
-
-def apply_commit_changes(config: dict[str, Any], change_lines: list[str]) -> dict[str, Any]:
-    """``--change`` lines applied as Docker's ``BuildFromConfig`` does.
-
-    :func:`ketch.images.changes.apply_changes` does each instruction; the
-    builder's rules that span instructions are added here: CMD and
-    ENTRYPOINT reset ``ArgsEscaped`` (Linux), and ENTRYPOINT drops the Cmd
-    unless a CMD came before it in the same commit. (An emptied ENTRYPOINT
-    is then filled back from the container by the merge, as in Docker.)
-    """
-    cmd_set = False
-    for line in change_lines:
-        keyword = _change_keyword(line)
-        apply_changes(config, [line])
-        if keyword == "CMD":
-            cmd_set = True
-            config.pop("ArgsEscaped", None)
-        elif keyword == "ENTRYPOINT":
-            config.pop("ArgsEscaped", None)
-            if not cmd_set:
-                config["Cmd"] = None
-    return config
 
 
 def merge_commit_config(user: dict[str, Any], base: dict[str, Any]) -> dict[str, Any]:
@@ -220,12 +196,13 @@ class ContainerFiles:
         self._exports = _EXPORTS.setdefault(containers, {})
 
     # -- lookup ---------------------------------------------------------------------
-    def _get(self, ref: str) -> Container:
+    def get(self, ref: str) -> Container:
+        """The container *ref* names (an empty ref is refused as Docker does)."""
         if not ref:
             raise InvalidArgument('invalid name or ID supplied: ""')
         return self.containers.get(ref)
 
-    def _rootfs(self) -> ContainerRootfs:
+    def rootfs(self) -> ContainerRootfs:
         """The overlay manager behind the service's bundle builder.
 
         The BundleBuilder protocol does not expose it; the local builder
@@ -254,7 +231,7 @@ class ContainerFiles:
     async def commit(self, options: CommitOptions) -> str:
         """Make an image of the container; returns its ID (``sha256:...``)."""
         ref = commit_reference(options.repo, options.tag)
-        container = self._get(options.container)
+        container = self.get(options.container)
         self._refuse(container, "commit")
         paused_here = False
         if options.pause and container.state.status == "running":
@@ -273,8 +250,8 @@ class ContainerFiles:
                       ref: Reference | None) -> str:
         own = config_dict(container.config)
         base = config_dict(options.config) if options.config is not None else dict(own)
-        config = merge_commit_config(apply_commit_changes(base, options.changes), own)
-        rootfs = self._rootfs()
+        config = merge_commit_config(apply_changes(base, options.changes), own)
+        rootfs = self.rootfs()
         upper = rootfs.paths(container.id).upper
         lowers = self._lowers(rootfs, container)
 
@@ -301,8 +278,8 @@ class ContainerFiles:
     # -- diff -----------------------------------------------------------------------
     async def changes(self, ref: str) -> list[Change]:
         """``docker diff``: the container's changes to its image, sorted by path."""
-        container = self._get(ref)
-        rootfs = self._rootfs()
+        container = self.get(ref)
+        rootfs = self.rootfs()
         upper = rootfs.paths(container.id).upper
         lowers = self._lowers(rootfs, container)
         return await asyncio.to_thread(changes, upper, lowers, exclude=ENGINE_PATHS)
@@ -315,10 +292,10 @@ class ContainerFiles:
         before any byte (and can still be an HTTP error); close the iterator
         (``aclose``) to end an export early and release the mount at once.
         """
-        container = self._get(ref)
+        container = self.get(ref)
         self._refuse(container, "export")
-        rootfs = self._rootfs()
-        merged = await self._hold_mount(rootfs, container)
+        rootfs = self.rootfs()
+        merged = await self.hold_mount(rootfs, container)
 
         def produce(out: BinaryIO) -> None:
             export_tree(merged, out)
@@ -334,10 +311,16 @@ class ContainerFiles:
                 if close is not None:
                     await close()
             finally:
-                await self._release_mount(rootfs, container.id)
+                await self.release_mount(rootfs, container.id)
         self.containers.emit(container, "export")
 
-    async def _hold_mount(self, rootfs: ContainerRootfs, container: Container) -> Path:
+    async def hold_mount(self, rootfs: ContainerRootfs, container: Container) -> Path:
+        """The container's merged root filesystem, mounted until :meth:`release_mount`.
+
+        A stopped container's overlay is mounted here; holds are counted per
+        container (exports and ``docker cp`` alike), so that one user's
+        release never unmounts under another, nor under a running container.
+        """
         async with self.containers.lock(container.id):
             current = self.containers.get(container.id)
             if not _has_process(current):
@@ -347,7 +330,8 @@ class ContainerFiles:
             self._exports[current.id] = self._exports.get(current.id, 0) + 1
             return rootfs.paths(current.id).merged
 
-    async def _release_mount(self, rootfs: ContainerRootfs, container_id: str) -> None:
+    async def release_mount(self, rootfs: ContainerRootfs, container_id: str) -> None:
+        """End a :meth:`hold_mount`; the last one unmounts a container without a process."""
         async with self.containers.lock(container_id):
             left = self._exports.get(container_id, 1) - 1
             if left > 0:
@@ -369,7 +353,6 @@ __all__ = [
     "ENGINE_PATHS",
     "CommitOptions",
     "ContainerFiles",
-    "apply_commit_changes",
     "change_json_path",
     "commit_reference",
     "config_dict",

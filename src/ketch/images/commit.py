@@ -11,22 +11,32 @@ The layer tar is written to a temporary file by the caller's ``write_diff``
 (normally :func:`ketch.layers.diff.write_layer_tar` over an upper dir) and
 then stored like any pulled or loaded layer: blob and snapshot, verified,
 leased until the image row exists.
+
+A build step that wrote into an overlay of its own (no container, no
+engine-made files: :mod:`ketch.build.steproot`) has a cheaper way,
+:meth:`ImageCommitter.commit_tree`: the tar goes straight into the content
+store (push and save read it from there), and the upper dir itself
+becomes the layer's snapshot, moved into the layer store rather than
+unpacked a second time from the tar it was just written to.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
+from ketch.content.store import Ingest
+from ketch.errors import InternalError
 from ketch.images.service import ImageService
 from ketch.images.store import Lease
 from ketch.images.transfer import host_architecture
-from ketch.layers.diff import LayerDiff
+from ketch.layers.diff import LayerDiff, write_layer_tar
 from ketch.oci.chain import chain_ids
 from ketch.oci.reference import Reference
 from ketch.store.images import LayerRow
@@ -49,6 +59,17 @@ class ChildImage:
     #: the legacy ``container_config`` Docker still writes for commits and builds
     container_config: dict[str, Any] | None = None
     refs: list[Reference] = field(default_factory=list)
+
+
+class _BlobWriter:
+    """The one file method a tar writer uses, ``write``, onto a blob being ingested."""
+
+    def __init__(self, ingest: Ingest) -> None:
+        self.ingest = ingest
+
+    def write(self, data: bytes) -> int:
+        self.ingest.write(data)
+        return len(data)
 
 
 @dataclass(frozen=True)
@@ -95,6 +116,71 @@ class ImageCommitter:
                 image_id, _ = await self.store.commit_image(raw, rows, child.refs,
                                                             parent=parent_id or "")
         return Committed(image_id, added)
+
+    async def commit_tree(self, parent_id: str | None, child: ChildImage,
+                          tree: Path) -> Committed:
+        """Store the child of ``parent_id`` whose layer is the directory ``tree``.
+
+        ``tree`` is an unmounted overlay upper dir holding only the step's
+        changes (nothing excluded, nothing the engine made), on the layer
+        store's filesystem. Its tar is written straight into the content
+        store and ``tree`` is moved into the layer store as the snapshot
+        (settled first to what unpacking the tar would give). If the layer
+        exists already, or nothing changed, ``tree`` stays where it is for
+        the caller to delete.
+        """
+        base = self.parent_config(parent_id)
+        parent_diff_ids: list[str] = list(base.get("rootfs", {}).get("diff_ids") or [])
+        with self.store.lease() as lease:
+            rows = self.store.layer_chain(self._top(parent_diff_ids))
+            self.store.hold(lease, [row.chain_id for row in rows])
+            diff = await asyncio.to_thread(self._write_blob, tree, lease)
+            added = not diff.empty
+            if added:
+                rows.append(await self._adopt_layer(diff, parent_diff_ids, tree, lease))
+            diff_ids = parent_diff_ids + ([diff.diff_id] if added else [])
+            raw = self._config_bytes(base, child, diff_ids, empty_layer=not added)
+            image_id, _ = await self.store.commit_image(raw, rows, child.refs,
+                                                        parent=parent_id or "")
+        return Committed(image_id, added)
+
+    def _write_blob(self, tree: Path, lease: Lease) -> LayerDiff:
+        """The layer tar of ``tree`` as a blob (none for an empty diff)."""
+        with self.store.content.writer() as ingest:
+            diff = write_layer_tar(tree, cast(BinaryIO, _BlobWriter(ingest)), snapshot=True)
+            if diff.empty:
+                return diff
+            lease.blobs.add(diff.diff_id)  # before it is visible to a collection
+            digest = ingest.commit()
+        if digest != diff.diff_id:
+            raise InternalError(f"layer tar digest {digest} differs from its diff ID "
+                                f"{diff.diff_id}")
+        return diff
+
+    async def _adopt_layer(self, diff: LayerDiff, parent_diff_ids: list[str], tree: Path,
+                           lease: Lease) -> LayerRow:
+        chain_id = chain_ids([*parent_diff_ids, diff.diff_id])[-1]
+        self.store.hold(lease, [chain_id])
+        async with self.store.chain_lock(chain_id):
+            row = self.store.meta.layer(chain_id)
+            if row is not None:
+                return row
+            await asyncio.to_thread(self._place_snapshot, chain_id, diff.diff_id, tree)
+            return self.store.register_layer(chain_id, diff.diff_id,
+                                             self._top(parent_diff_ids), diff.size)
+
+    def _place_snapshot(self, chain_id: str, diff_id: str, tree: Path) -> None:
+        layers = self.store.layers
+        if layers.exists(chain_id):
+            layers.remove(chain_id)  # a leftover without a row: redo it
+        try:
+            layers.adopt(chain_id, tree)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            # another filesystem: unpack the blob just written, as for any layer
+            with self.store.content.open(diff_id) as blob:
+                layers.create(chain_id, blob)
 
     def _top(self, diff_ids: list[str]) -> str | None:
         return chain_ids(diff_ids)[-1] if diff_ids else None

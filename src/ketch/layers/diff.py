@@ -312,12 +312,38 @@ class _Deferred:
 class _LayerWriter:
     """The state of one :func:`write_layer_tar` run."""
 
-    def __init__(self, out: BinaryIO, exclude: _Exclusions, view: _LowerView | None) -> None:
+    def __init__(self, out: BinaryIO, exclude: _Exclusions, view: _LowerView | None,
+                 snapshot: bool = False) -> None:
         self.tar = TarWriter(out)
         self.links = HardLinks()
         self.exclude = exclude
         self.view = view
         self.deferred: list[_Deferred] = []
+        self.snapshot = snapshot
+        #: whole-second times given to the directories met so far (snapshot mode)
+        self.dir_times: dict[bytes, int] = {}
+
+    def settle_times(self, entry: WalkEntry) -> None:
+        """Give *entry* the times unpacking its tar entry gives: atime = mtime, whole seconds.
+
+        Only entries that differ are touched (extracted files already match).
+        A socket, which no tar holds, is removed, and its directory's time
+        put back.
+        """
+        st = entry.st
+        if stat.S_ISSOCK(st.st_mode):
+            os.unlink(entry.name, dir_fd=entry.parent_fd)
+            parent = entry.path.rpartition(b"/")[0]
+            if parent in self.dir_times:
+                stamp = self.dir_times[parent]
+                os.utime(entry.parent_fd, ns=(stamp, stamp))
+            return
+        stamp = st.st_mtime_ns - st.st_mtime_ns % 1_000_000_000
+        if entry.dir_fd is not None:
+            self.dir_times[entry.path] = stamp
+        if st.st_mtime_ns != stamp or st.st_atime_ns != stamp:
+            os.utime(entry.name, ns=(stamp, stamp), dir_fd=entry.parent_fd,
+                     follow_symlinks=False)
 
     def write_deferred(self) -> None:
         """Write the pending parent directories of the entry about to be written."""
@@ -353,6 +379,11 @@ class _LayerWriter:
         return (old.st_mode, old.st_uid, old.st_gid) != (st.st_mode, st.st_uid, st.st_gid)
 
     def add(self, entry: WalkEntry) -> None:
+        self.write_entry(entry)
+        if self.snapshot:  # after: reading a file's data would move its atime again
+            self.settle_times(entry)
+
+    def write_entry(self, entry: WalkEntry) -> None:
         self.settle(entry.path)
         if entry.path in self.exclude.leaves:
             entry.descend = False
@@ -404,7 +435,7 @@ class _LayerWriter:
 
 
 def write_layer_tar(upper: Path, out: BinaryIO, *, exclude: Collection[str] = (),
-                    lowers: Sequence[Path] = ()) -> LayerDiff:
+                    lowers: Sequence[Path] = (), snapshot: bool = False) -> LayerDiff:
     """Write the overlay upper dir *upper* to *out* as an image layer tar.
 
     Entries come in Docker's order (pre-order, names sorted bytewise); a
@@ -424,9 +455,17 @@ def write_layer_tar(upper: Path, out: BinaryIO, *, exclude: Collection[str] = ()
     them such directories are kept). *out* receives the tar and is neither
     flushed nor closed. Raises InternalError for an upper dir made with
     ``redirect_dir`` or ``metacopy`` on.
+
+    ``snapshot=True`` is for a caller that then makes *upper* itself the
+    layer's snapshot (``LayerStore.adopt``) instead of unpacking the tar
+    again: the tree is settled to what that unpacking would give (whole-
+    second times with atime = mtime, as the extractor sets them; no
+    sockets). Use it only on an unmounted upper dir with nothing excluded.
     """
+    if snapshot and exclude:
+        raise InvalidArgument("a snapshot cannot leave paths out")
     writer = _LayerWriter(out, _Exclusions.parse(exclude),
-                          _LowerView(lowers) if lowers else None)
+                          _LowerView(lowers) if lowers else None, snapshot)
     with walk_tree(upper) as entries:
         for entry in entries:
             writer.add(entry)
