@@ -274,6 +274,9 @@ class Ketchd(Engine):
         super().__init__(root, config={**netstate.daemon_settings(), **(config or {})}, **kw)
 
     def _after_exit(self, crashed: bool = False) -> None:
+        # The build tmpfs only holds contexts of builds in flight: stale even
+        # after a crash (a restarted daemon mounts a fresh one).
+        netstate.unmount_build_scratch(self.exec_root)
         if not crashed:
             netstate.remove_host_state(self.data_root, self.exec_root, self.config_file)
 

@@ -92,6 +92,14 @@ async def _teardown(db_path: Path, exec_root: Path, settings: dict[str, Any]) ->
         db.close()
 
 
+def unmount_build_scratch(exec_root: Path) -> None:
+    """Unmount the tmpfs a daemon keeps build contexts in (it unmounts it
+    itself when it stops; not when it is killed)."""
+    from ketch.build.scratch import BuildScratch
+
+    BuildScratch(exec_root).unmount()
+
+
 def remove_host_state(data_root: Path, exec_root: Path, config_file: Path) -> None:
     """Remove the bridges, rules and sandboxes a stopped daemon left, unless one
     of its containers still runs (a test restarting the daemon needs them)."""

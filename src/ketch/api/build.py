@@ -18,6 +18,7 @@ import contextlib
 import io
 import json
 import queue
+import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -26,13 +27,17 @@ from aiohttp import web
 
 from ketch.api.distribution import render
 from ketch.api.keys import SERVICES, Services
-from ketch.api.params import query_bool, query_list, query_str
+from ketch.api.params import query_bool, query_filters, query_list, query_str
 from ketch.api.streams import json_response, json_stream
+from ketch.api.version import at_least
 from ketch.build.builder import BuildOptions, PullFn
+from ketch.build.cache import PRUNE_FILTERS, RECORD_FILTERS, PruneOptions
 from ketch.build.context import BuildContext, receive_context
+from ketch.build.dockerfile.gocompat import quote as go_quote
 from ketch.distribution.auth import Credentials, credentials_from_mapping
 from ketch.errors import InvalidArgument
 from ketch.oci.reference import Reference, parse_with_default_tag, split_domain
+from ketch.timeutil import parse_timestamp_ns
 
 _CHUNK = 1 << 20
 
@@ -171,11 +176,13 @@ class _BodyReader(io.RawIOBase):
         self._room.release()
 
 
-async def _receive(request: web.Request, tmp_dir: Path, dockerfile: str) -> BuildContext:
+async def _receive(request: web.Request, tmp_dir: Path, scratch: Path | None,
+                   dockerfile: str) -> BuildContext:
     """The context unpacked from the body while the body arrives."""
     body = _BodyReader()
     unpacked = asyncio.ensure_future(asyncio.to_thread(
-        receive_context, io.BufferedReader(body, _CHUNK), tmp_dir, dockerfile))
+        receive_context, io.BufferedReader(body, _CHUNK), tmp_dir, dockerfile,
+        scratch=scratch))
     unpacked.add_done_callback(lambda _: body.stop())
     try:
         while chunk := await request.content.read(_CHUNK):
@@ -193,7 +200,8 @@ async def _receive(request: web.Request, tmp_dir: Path, dockerfile: str) -> Buil
 async def build(request: web.Request) -> web.StreamResponse:
     services = request.app[SERVICES]
     options = build_options(request)
-    context = await _receive(request, services.tmp_dir, options.dockerfile)
+    context = await _receive(request, services.tmp_dir, services.build_scratch,
+                             options.dockerfile)
     try:
         pulled: list[dict[str, Any]] = []
         builder = services.builder
@@ -212,9 +220,73 @@ async def build(request: web.Request) -> web.StreamResponse:
         services.builder.discard(context)
 
 
+# -- POST /build/prune -------------------------------------------------------------------
+
+
+def _prune_bytes(request: web.Request, name: str) -> int:
+    """A size in bytes (Go's ``strconv.Atoi``); 0 when absent or empty."""
+    value = query_str(request, name)
+    if not value:
+        return 0
+    if not re.fullmatch(r"[+-]?[0-9]+", value):
+        reason = f"strconv.Atoi: parsing {go_quote(value)}: invalid syntax"
+    elif not -(1 << 63) <= int(value) < 1 << 63:
+        reason = f"strconv.Atoi: parsing {go_quote(value)}: value out of range"
+    else:
+        return int(value)
+    raise InvalidArgument(f"{name} is in bytes and expects an integer, got {value}: {reason}")
+
+
+def _prune_until(filters: dict[str, list[str]]) -> int | None:
+    """``until`` (or its old name ``unused-for``): keep what was used after then."""
+    until, unused_for = filters.get("until", []), filters.get("unused-for", [])
+    if until and unused_for:
+        raise InvalidArgument('conflicting filters: "until" and "unused-for"')
+    key = "unused-for" if unused_for else "until"
+    values = until + unused_for
+    if not values:
+        return None
+    if len(values) > 1:
+        raise InvalidArgument("filters expect only one value")
+    try:
+        return parse_timestamp_ns(values[0])
+    except InvalidArgument as exc:
+        raise InvalidArgument(f'"{key}" filter expects a duration (e.g., \'24h\') '
+                              f"or a timestamp: {exc.message}") from None
+
+
+def prune_options(request: web.Request) -> PruneOptions:
+    """The query of ``POST /build/prune``, validated in Docker's order and words.
+
+    From API 1.48 ``reserved-space`` (``keep-storage`` being its old name),
+    ``max-used-space`` and ``min-free-space``; before, ``keep-storage`` only.
+    """
+    filters = query_filters(request)
+    if at_least(request["api_version"], "1.48"):
+        reserved = _prune_bytes(request, "reserved-space") or _prune_bytes(
+            request, "keep-storage")
+        max_used = _prune_bytes(request, "max-used-space")
+        min_free = _prune_bytes(request, "min-free-space")
+    else:
+        reserved, max_used, min_free = _prune_bytes(request, "keep-storage"), 0, 0
+    for key in filters:
+        if not PRUNE_FILTERS.get(key, False):
+            raise InvalidArgument(f"invalid filter '{key}'")
+    until_ns = _prune_until(filters)
+    fields: dict[str, str] = {}
+    for key in RECORD_FILTERS:
+        if key in filters:
+            if len(filters[key]) > 1:
+                raise InvalidArgument("filters expect only one value")
+            fields[key] = filters[key][0] if filters[key] else ""
+    return PruneOptions(all=query_bool(request, "all"), until_ns=until_ns,
+                        reserved_space=reserved, max_used_space=max_used,
+                        min_free_space=min_free, fields=fields)
+
+
 async def prune(request: web.Request) -> web.Response:
-    builder = request.app[SERVICES].builder
-    deleted, reclaimed = await builder.prune(query_bool(request, "all"))
+    options = prune_options(request)
+    deleted, reclaimed = await request.app[SERVICES].builder.prune(options)
     return json_response({"CachesDeleted": deleted or None, "SpaceReclaimed": reclaimed})
 
 

@@ -43,6 +43,8 @@ class Services:
     data_root: Path
     engine_id: str
     debug: bool = False
+    #: the tmpfs where build contexts are unpacked (None: they go to tmp_dir)
+    build_scratch: Path | None = None
 
 
 SERVICES = web.AppKey("services", Services)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import io
+import logging
 import os
 import shutil
 import stat
@@ -31,17 +32,22 @@ import tarfile
 import tempfile
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO
+from typing import IO, BinaryIO, cast
 
 from ketch.build.copy_scope import ScopeError, Tree, lexical_rel
 from ketch.build.dockerignore import BadPattern, IgnoreMatcher
 from ketch.errors import InvalidArgument
+from ketch.layers.compression import Replay, open_decompressed
+from ketch.layers.extract import NoSpaceLeft, extract_layer
+
+log = logging.getLogger(__name__)
 
 DEFAULT_DOCKERFILE = "Dockerfile"
 DOCKERIGNORE = ".dockerignore"
 #: A Dockerfile (or .dockerignore) larger than this is refused.
 MAX_DOCKERFILE_SIZE = 16 << 20
 
+_SPOOL_CHUNK = 1 << 20
 #: How much of the body is looked at to tell an archive from a Dockerfile
 #: (two tar blocks, as the Docker CLI does).
 _PEEK = 1024
@@ -139,9 +145,6 @@ def _is_text(head: bytes) -> bool:
 
 
 def _unpack(head: bytes, body: BinaryIO, root: Path) -> None:
-    from ketch.layers.compression import Replay, open_decompressed
-    from ketch.layers.extract import extract_layer
-
     # The peeked head is at least the 512 bytes open_decompressed peeks in
     # turn (or the whole body), so a read error of the body can only come
     # through its checked reader, which unwraps Replay's wrapped OSError.
@@ -249,9 +252,12 @@ def receive_context(
     workdir: Path,
     dockerfile: str = "",
     *,
+    scratch: Path | None = None,
     max_dockerfile_size: int = MAX_DOCKERFILE_SIZE,
 ) -> BuildContext:
-    """Unpack the request body *body* into a new directory under *workdir*.
+    """Unpack the request body *body* into a new directory under *scratch*
+    (the daemon's tmpfs, :mod:`ketch.build.scratch`) or, without one or
+    when the context does not fit there, under *workdir*.
 
     *dockerfile* is the ``dockerfile`` query parameter (default
     ``Dockerfile``, with Docker's fallback to ``dockerfile``). An archive
@@ -261,8 +267,26 @@ def receive_context(
     context: ../Dockerfile ()``) or ours for a corrupt or unrecognisable
     body; the directory is gone when it raises.
     """
+    if scratch is None:
+        return _receive_into(workdir, body, dockerfile, max_dockerfile_size)
+    # The body is also kept on disk as it goes by: if the tmpfs fills up,
+    # the context is unpacked again from there, under workdir.
+    with tempfile.TemporaryFile(dir=workdir) as spool:
+        try:
+            return _receive_into(scratch, cast(BinaryIO, _Spooling(body, spool)), dockerfile,
+                                 max_dockerfile_size)
+        except NoSpaceLeft:
+            log.info("build context larger than the build tmpfs; unpacking it on disk")
+        while chunk := body.read(_SPOOL_CHUNK):
+            spool.write(chunk)
+        spool.seek(0)
+        return _receive_into(workdir, cast(BinaryIO, spool), dockerfile, max_dockerfile_size)
+
+
+def _receive_into(parent: Path, body: BinaryIO, dockerfile: str,
+                  max_dockerfile_size: int) -> BuildContext:
     name = dockerfile or DEFAULT_DOCKERFILE
-    root = Path(tempfile.mkdtemp(prefix="context-", dir=workdir))
+    root = Path(tempfile.mkdtemp(prefix="context-", dir=parent))
     try:
         head = _read_head(body, _PEEK)
         kind = classify_body(head)
@@ -279,6 +303,23 @@ def receive_context(
     except BaseException:
         shutil.rmtree(root, ignore_errors=True)
         raise
+
+
+class _Spooling(io.RawIOBase):
+    """Reads *source*, writing what it read to *spool* too."""
+
+    def __init__(self, source: BinaryIO, spool: IO[bytes]) -> None:
+        self._source = source
+        self._spool = spool
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1, /) -> bytes:
+        data = self._source.read(size)
+        if data:
+            self._spool.write(data)
+        return data
 
 
 __all__ = [

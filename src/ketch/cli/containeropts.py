@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 
 from ketch.cli.flags import Flag
+from ketch.sizes import ram_in_bytes
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs startup time
 if TYPE_CHECKING:
@@ -59,42 +60,6 @@ def validate_label(value: str) -> str:
     if any(c in key for c in _WHITESPACE):
         raise ValueError(f"label '{key}' contains whitespaces")
     return value
-
-
-_RAM_UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
-
-
-def ram_in_bytes(value: str) -> int:
-    """go-units ``RAMInBytes``: ``512m``, ``1.5g``, ``10KiB`` (binary multiples), with its
-    error messages."""
-    sep = max(value.rfind(c) for c in "0123456789. ")
-    if sep == -1:
-        raise ValueError(f"invalid size: '{value}'")
-    if value[sep] != " ":
-        number, suffix = value[:sep + 1], value[sep + 1:]
-    else:
-        number, suffix = value[:sep], value[sep + 1:]
-    import re
-
-    if not re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", number):
-        raise ValueError(f'strconv.ParseFloat: parsing "{number}": invalid syntax')
-    size = float(number)
-    if size < 0:
-        raise ValueError(f"invalid size: '{value}'")
-    if not suffix:
-        return int(size)
-    lowered = suffix.lower()
-    if len(suffix) > 3:
-        raise ValueError(f"invalid suffix: '{suffix}'")
-    if lowered[0] == "b":
-        if len(lowered) > 1:
-            raise ValueError(f"invalid suffix: '{lowered}'")
-        return int(size)
-    multiplier = _RAM_UNITS.get(lowered[0])
-    if multiplier is None or (len(lowered) == 2 and lowered[1] != "b") or (
-            len(lowered) == 3 and lowered[1:] != "ib"):
-        raise ValueError(f"invalid suffix: '{lowered}'")
-    return int(size * multiplier)
 
 
 def mem_swap_bytes(value: str) -> int:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 
 from ketch.cli.containeropts import OptionError
+from ketch.sizes import ram_in_bytes
 
 TYPE_CHECKING = False  # typing is not imported at run time: it costs startup time
 if TYPE_CHECKING:
@@ -102,12 +103,6 @@ def _parse_bool(key: str, value: str) -> bool:
     if value in _FALSE:
         return False
     raise ValueError(f"invalid value for {key}: {value}")
-
-
-def _ram_in_bytes(value: str) -> int:
-    from ketch.cli.containeropts import ram_in_bytes
-
-    return ram_in_bytes(value)
 
 
 def parse_mount(value: str) -> dict[str, Any]:
@@ -207,7 +202,7 @@ def parse_mount(value: str) -> dict[str, Any]:
             image["Subpath"] = val
         elif key == "tmpfs-size":
             try:
-                tmpfs_options()["SizeBytes"] = _ram_in_bytes(val)
+                tmpfs_options()["SizeBytes"] = ram_in_bytes(val)
             except ValueError:
                 raise ValueError(f"invalid value for {key}: {val}") from None
         elif key == "tmpfs-mode":

@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ketch.build.scratch import DEFAULT_SIZE as DEFAULT_SCRATCH_SIZE
 from ketch.errors import InvalidArgument
 from ketch.networks.config import DAEMON_KEYS as NETWORK_KEYS
 from ketch.networks.config import from_daemon_settings
+from ketch.sizes import ram_in_bytes
 
 DEFAULT_SOCKET = "unix:///run/ketch.sock"
 DEFAULT_CONFIG_FILE = Path("/etc/ketch/daemon.json")
@@ -33,6 +35,8 @@ class DaemonConfig:
     registry_mirrors: list[str] = field(default_factory=list)
     max_concurrent_downloads: int = 3
     max_concurrent_uploads: int = 5
+    #: cap of the tmpfs for build contexts (0: none, contexts go to the data root)
+    build_scratch_size: int = DEFAULT_SCRATCH_SIZE
     #: the network service's daemon.json keys as given (bridge, bip, fixed-cidr,
     #: default-address-pools, iptables, ip-forward, ip-masq, icc, mtu, ip,
     #: iptables-chain-prefix): ``ketch.networks.config.from_daemon_settings`` reads them
@@ -51,6 +55,7 @@ _FILE_KEYS: dict[str, tuple[str, Any]] = {
     "registry-mirrors": ("registry_mirrors", lambda v: [str(x) for x in v]),
     "max-concurrent-downloads": ("max_concurrent_downloads", int),
     "max-concurrent-uploads": ("max_concurrent_uploads", int),
+    "build-scratch-size": ("build_scratch_size", lambda v: _size(str(v))),
 }
 
 
@@ -75,9 +80,19 @@ def build_parser() -> argparse.ArgumentParser:
                         help="layers downloaded in parallel per pull (default 3)")
     parser.add_argument("--max-concurrent-uploads", type=int,
                         help="layers uploaded in parallel per push (default 5)")
+    parser.add_argument("--build-scratch-size",
+                        help="cap of the tmpfs build contexts are unpacked in, e.g. 512m "
+                             "(default 1g; 0: unpack them in the data root)")
     _add_network_flags(parser)
     parser.add_argument("-v", "--version", action="store_true", help="print version and exit")
     return parser
+
+
+def _size(text: str) -> int:
+    try:
+        return ram_in_bytes(text)
+    except ValueError as exc:
+        raise InvalidArgument(f"invalid build-scratch-size: {exc}") from None
 
 
 def _go_bool(text: str) -> bool:
@@ -143,6 +158,7 @@ def load_config(args: argparse.Namespace) -> DaemonConfig:
         "registry-mirrors": args.registry_mirrors,
         "max-concurrent-downloads": args.max_concurrent_downloads,
         "max-concurrent-uploads": args.max_concurrent_uploads,
+        "build-scratch-size": args.build_scratch_size,
         **{key: getattr(args, dest) for key, dest in _NETWORK_FLAGS.items()},
     }
     clashes = [f"{key}: (from flag: {flags[key]}, from file: {from_file[key]})"

@@ -12,6 +12,7 @@ from pathlib import Path
 from ketch.api.keys import Services
 from ketch.build.builder import Builder
 from ketch.build.cache import BuildCache
+from ketch.build.scratch import BuildScratch
 from ketch.build.workspace import Workspace
 from ketch.containers.execs import ExecService
 from ketch.containers.local_bundle import LocalBundles
@@ -45,9 +46,11 @@ class Engine:
     config: DaemonConfig
     db: Database
     services: Services
+    scratch: BuildScratch
 
     def close(self) -> None:
         self.db.close()
+        self.scratch.unmount()
 
 
 def _engine_id(data_root: Path) -> str:
@@ -85,6 +88,7 @@ def build_engine(config: DaemonConfig) -> Engine:
         recursive_readonly=recursive_readonly_supported(runtime.runc))
     containers = ContainerService(ContainerTable(db), images, runtime, bundles, events, networks,
                                   container_volumes)
+    scratch = BuildScratch(config.exec_root, config.build_scratch_size)
     committer = ImageCommitter(images, tmp_dir)
     builder = Builder(images, Workspace(containers, bundles.rootfs, layers, committer),
                       BuildCache(db), tmp_dir)
@@ -101,6 +105,6 @@ def build_engine(config: DaemonConfig) -> Engine:
                 max_concurrent_uploads=config.max_concurrent_uploads)),
         networks=networks, volumes=volumes,
         tmp_dir=tmp_dir, data_root=data_root, engine_id=_engine_id(data_root),
-        debug=config.log_level == "debug",
+        debug=config.log_level == "debug", build_scratch=scratch.mount(),
     )
-    return Engine(config=config, db=db, services=services)
+    return Engine(config=config, db=db, services=services, scratch=scratch)

@@ -26,8 +26,8 @@ exact tar can be rebuilt later from the unpacked files (format in
 :mod:`ketch.layers.tarsplit`, which reads it), and the report gains
 ``"split": {"size": TAR_BYTES, "spilled": [INDEX, ...]}``. On failure one
 line naming the problem is written to stderr and the exit status is 2 for
-a bad archive, 3 for a host failure (disk full, I/O error, missing
-privilege).
+a bad archive, 4 for a full filesystem, 3 for another host failure (I/O
+error, missing privilege).
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ from typing import IO, Self, cast
 
 EXIT_BAD_ARCHIVE = 2
 EXIT_HOST_FAILURE = 3
+EXIT_NO_SPACE = 4
 
 WHITEOUT_PREFIX = b".wh."
 WHITEOUT_META_PREFIX = b".wh..wh."
@@ -163,6 +164,10 @@ class BadArchive(Exception):
 
 class HostFailure(Exception):
     """The archive is fine but the host failed to store it."""
+
+
+class NoSpace(HostFailure):
+    """The target filesystem is full (the caller may retry elsewhere)."""
 
 
 class StrictTarInfo(tarfile.TarInfo):
@@ -375,6 +380,8 @@ class Unpacker:
             action()
         except OSError as e:
             message = f"entry {show(path)}: {e.strerror or e}"
+            if e.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise NoSpace(message) from None
             if e.errno in HOST_ERRNOS:
                 raise HostFailure(message) from None
             raise BadArchive(message) from None
@@ -589,6 +596,8 @@ def main(argv: list[str]) -> int:
         return fail(str(e), EXIT_BAD_ARCHIVE)
     except tarfile.TarError as e:
         return fail(f"bad tar archive: {e}", EXIT_BAD_ARCHIVE)
+    except NoSpace as e:
+        return fail(str(e), EXIT_NO_SPACE)
     except HostFailure as e:
         return fail(str(e), EXIT_HOST_FAILURE)
     except OSError as e:

@@ -28,7 +28,12 @@ from ketch.errors import InternalError, InvalidArgument
 
 _CHILD = Path(__file__).with_name("_unpack_child.py")
 _EXIT_BAD_ARCHIVE = 2
+_EXIT_NO_SPACE = 4
 _CHUNK = 1 << 20
+
+
+class NoSpaceLeft(InternalError):
+    """The target's filesystem filled up: the archive may fit elsewhere."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,8 +70,9 @@ def extract_layer(source: Path | BinaryIO, target: Path, *,
 
     Raises InvalidArgument naming the problem when the archive is corrupt,
     truncated or tries to write outside *target* (the caller then deletes
-    *target*: it may hold part of the layer), InternalError when the host
-    fails (disk full, not root). Errors raised while opening or reading
+    *target*: it may hold part of the layer), NoSpaceLeft when the target's
+    filesystem is full, InternalError when the host fails otherwise (I/O
+    error, not root). Errors raised while opening or reading
     *source* propagate unchanged.
     """
     if not target.is_dir():
@@ -153,6 +159,8 @@ def _result(status: int, out: IO[bytes], err: IO[bytes]) -> ExtractResult:
     problem = message[-1] if message else ""
     if status == _EXIT_BAD_ARCHIVE:
         raise InvalidArgument(f"invalid layer archive: {problem or 'rejected'}")
+    if status == _EXIT_NO_SPACE:
+        raise NoSpaceLeft(f"layer extraction failed: {problem}")
     if status != 0:
         detail = problem or (f"killed by signal {-status}" if status < 0 else f"status {status}")
         raise InternalError(f"layer extraction failed: {detail}")
@@ -168,4 +176,4 @@ def _result(status: int, out: IO[bytes], err: IO[bytes]) -> ExtractResult:
         raise InternalError(f"layer unpacker gave an unreadable report: {e}") from e
 
 
-__all__ = ["ExtractResult", "extract_layer"]
+__all__ = ["ExtractResult", "NoSpaceLeft", "extract_layer"]

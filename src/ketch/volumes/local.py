@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from ketch import sizes
 from ketch.errors import Conflict, InternalError, InvalidArgument
 from ketch.fsutil import tree_size
 from ketch.volumes import sysmount
@@ -46,7 +47,6 @@ MANDATORY_OPTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("type", ("device",)),
     ("o", ("device", "type")),
 )
-_RAM_UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 << 50}
 
 
 def validate_name(name: str) -> None:
@@ -62,27 +62,11 @@ def validate_name(name: str) -> None:
 
 
 def ram_in_bytes(value: str) -> int:
-    """go-units ``RAMInBytes`` (binary multiples), for the ``size`` option."""
-    number, space, suffix = value.partition(" ")
-    if not space:
-        sep = max(value.rfind(c) for c in "0123456789.")
-        if sep == -1:
-            raise InvalidArgument(f"invalid size: '{value}'")
-        number, suffix = value[:sep + 1], value[sep + 1:]
+    """go-units ``RAMInBytes`` for the ``size`` option, refusing as a 400."""
     try:
-        size = float(number)
-    except ValueError:
-        raise InvalidArgument(f'strconv.ParseFloat: parsing "{number}": invalid syntax') from None
-    if size < 0:
-        raise InvalidArgument(f"invalid size: '{value}'")
-    lowered = suffix.lower()
-    if not lowered or lowered == "b":
-        return int(size)
-    multiplier = _RAM_UNITS.get(lowered[0])
-    if (len(lowered) > 3 or multiplier is None or (len(lowered) == 2 and lowered[1] != "b")
-            or (len(lowered) == 3 and lowered[1:] != "ib")):
-        raise InvalidArgument(f"invalid suffix: '{lowered}'")
-    return int(size * multiplier)
+        return sizes.ram_in_bytes(value)
+    except ValueError as exc:
+        raise InvalidArgument(str(exc)) from None
 
 
 def validate_options(options: Mapping[str, str] | None) -> None:
