@@ -211,11 +211,6 @@ def test_add_url_404_fails_the_build_naming_url_status_and_body(
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "builder.py _Build.download: the message lacks Docker's 'ADD failed: ' prefix "
-    "(dispatchers wrap every copy error so), keeps the body's surrounding "
-    "whitespace and cuts it at 200 bytes; Docker (remotecontext.GetWithStatusError) "
-    "reads the body whole and applies bytes.TrimSpace"))
 def test_add_url_error_wording_equals_docker_s(
         engine: Engine, site: Site, tmp_path: Path) -> None:
     body = "  line one\n" + "x" * 300 + "\n\n"
@@ -262,9 +257,6 @@ def test_copy_of_a_url_is_refused(engine: Engine, site: Site, tmp_path: Path) ->
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "builder.py _Build.collect_sources raises \"source can't be a URL for COPY\" "
-    "without Docker 20.10's 'COPY failed: ' prefix"))
 def test_copy_of_a_url_error_wording_equals_docker_s(
         engine: Engine, site: Site, tmp_path: Path) -> None:
     (tmp_path / "Dockerfile").write_text(f"FROM busybox\nCOPY {site.url('/a')} /a\n")

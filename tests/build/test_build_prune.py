@@ -11,7 +11,13 @@ and ``ketch builder prune`` drive it.
 
 Docker 20.10 routes ``/build/prune`` to BuildKit's cache only; the
 parameters and their validation (``filters`` keys, ``until`` durations,
-``keep-storage`` bytes) are taken from its router and builder-next.
+``keep-storage`` bytes) are taken from its router and builder-next, the
+space bounds (``reserved-space``, ``max-used-space``, ``min-free-space``
+from API 1.48, least recently used first) from BuildKit's cache manager.
+``GET /system/df`` lists the same records (``Parent`` before API 1.42,
+`` Parents`` after, as Docker's struct tag spells it), and steps that a
+prune with ``all`` or a ``--no-cache`` rebuild took out of the lookups
+stay records until they are reclaimed.
 Each test builds what it prunes on a ketchd of this module's own, so no
 other test's cache is touched.
 """
@@ -20,12 +26,13 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from support.dockercli import docker
+from support.dockercli import Result, docker
 from support.engines import Engine, EngineSet
 from support.images import OfflineImages
 
@@ -145,11 +152,6 @@ def test_prune_keeps_a_tagged_images_steps_and_all_forgets_them(
     assert run.ok().stdout == "tagged\n"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "api/build.py prune_cache with all=1 forgets the cache entries of the "
-    "images it keeps (under a tag); once the tag moves those images are "
-    "dangling but no longer cache, so builder prune never reclaims them "
-    "(only image prune does) and system df cannot count them"))
 def test_steps_kept_by_prune_all_are_reclaimed_once_their_tag_moves(
         engine: Engine, tmp_path: Path) -> None:
     ctx = _context(tmp_path, "orphan")
@@ -212,17 +214,19 @@ def test_builder_prune_command_lists_what_it_deleted(
     assert prune("-f").splitlines() == ["Total reclaimed space: 0B"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "cli/commands/build.py run_builder_prune prints its prompt on two lines "
-    "and no blank line between the deleted IDs and the total; Docker's CLI "
-    "prints one prompt line and the blank line"))
+def _builder_prune(engine: Engine, cli: str, *args: str, input: str | None = None) -> Result:
+    """``builder prune ARGS`` with Docker's CLI or ours."""
+    if cli == "docker":
+        return docker(engine.env, "builder", "prune", *args, input=input)
+    return ketch(engine, "builder", "prune", *args, input=input)
+
+
 def test_ketch_builder_prune_prints_what_docker_prints(engine: Engine, tmp_path: Path) -> None:
     outputs = []
-    for n, run in enumerate((lambda *a, **k: docker(engine.env, "builder", "prune", *a, **k),
-                             lambda *a, **k: ketch(engine, "builder", "prune", *a, **k))):
+    for n, cli in enumerate(("docker", "ketch")):
         _build(engine, _context(tmp_path / str(n), f"same-output-{n}"))
-        declined = run(input="n\n")
-        forced = run("-f")
+        declined = _builder_prune(engine, cli, input="n\n")
+        forced = _builder_prune(engine, cli, "-f")
         ids = re.compile(r"sha256:[0-9a-f]{64}")
         outputs.append((declined.returncode, declined.stdout, forced.returncode,
                         ids.sub("<ID>", forced.stdout)))
@@ -232,9 +236,6 @@ def test_ketch_builder_prune_prints_what_docker_prints(engine: Engine, tmp_path:
 # -- listing: system df ---------------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "api/system.py disk_usage always answers BuildCache: [] instead of listing "
-    "the build cache's entries"))
 def test_system_df_lists_the_cache_that_prune_removes(engine: Engine, tmp_path: Path) -> None:
     ids = _build(engine, _context(tmp_path, "df"))
     resp = engine.request("GET", "/v1.41/system/df?type=build-cache")
@@ -268,9 +269,6 @@ def _filters(value: dict[str, list[str]]) -> str:
     {"filters": json.dumps({"unused-for": ["24h"]})},  # the legacy list form
     {"keep-storage": str(10 << 30)},
 ], ids=["until", "unused-for", "keep-storage"])
-@pytest.mark.xfail(strict=True, reason=(
-    "api/build.py prune ignores filters and keep-storage: it prunes "
-    "everything unused whatever until or keep-storage say"))
 def test_prune_keeps_what_until_and_keep_storage_protect(
         engine: Engine, tmp_path: Path, params: dict[str, str]) -> None:
     """Steps made seconds ago are not unused for 24h, and 10 GiB to keep
@@ -306,9 +304,6 @@ def test_prune_accepts_the_parameters_docker_accepts(
     ({"filters": "{not json"}, ""),
 ], ids=["unknown-key", "hidden-key", "until-and-unused-for", "two-values", "bad-duration",
         "bad-keep-storage", "bad-json"])
-@pytest.mark.xfail(strict=True, reason=(
-    "api/build.py prune validates neither filters nor keep-storage "
-    "(Docker answers 400 with these messages)"))
 def test_prune_refuses_bad_parameters_as_docker_does(
         engine: Engine, tmp_path: Path, params: dict[str, str], message: str) -> None:
     ids = _build(engine, _context(tmp_path, "bad-" + "-".join(params)))
@@ -317,3 +312,222 @@ def test_prune_refuses_bad_parameters_as_docker_does(
     assert resp.status == 400, resp.text
     assert message.lower() in resp.json()["message"].lower()
     assert _cache_hits(engine, _context(tmp_path, "bad-" + "-".join(params))) == 3, ids
+
+
+# -- the space to keep, filters, records in detail -----------------------------------
+
+
+def _records(engine: Engine, version: str = "1.50") -> dict[str, dict[str, object]]:
+    """The build cache records of system df, by bare hex ID."""
+    resp = engine.request("GET", f"/v{version}/system/df?type=build-cache")
+    assert resp.status == 200, resp.text
+    return {str(r["ID"]).removeprefix("sha256:"): r for r in resp.json()["BuildCache"]}
+
+
+def _full(records: dict[str, dict[str, object]], short: str) -> str:
+    (found,) = [i for i in records if i.startswith(short)]
+    return found
+
+
+@pytest.mark.parametrize(("version", "param"), [
+    ("1.41", "keep-storage"), ("1.50", "keep-storage"), ("1.50", "reserved-space"),
+    ("1.50", "max-used-space"),
+])
+def test_a_space_bound_prunes_the_least_recently_used_until_under_it(
+        engine: Engine, tmp_path: Path, version: str, param: str) -> None:
+    """Two builds share the RUN step; the first is used again, so the
+    second's COPY and ENV are the least recently used. A bound just under
+    the total takes those two (leaves first) and nothing else."""
+    first = _build(engine, _context(tmp_path / "a", f"lru-a-{param}"))
+    second = _build(engine, _context(tmp_path / "b", f"lru-b-{param}-longer"))
+    assert second[0] == first[0]
+    assert _cache_hits(engine, _context(tmp_path / "a", f"lru-a-{param}")) == 3
+    records = _records(engine)
+    assert len(records) == 5, records
+    total = sum(int(str(r["Size"])) for r in records.values())
+    copy_b = int(str(records[_full(records, second[1])]["Size"]))
+    assert copy_b > 0
+    report = engine.request(
+        "POST", f"/v{version}/build/prune?{param}={total - copy_b + 1}").json()
+    assert sorted(_deleted(report)) == sorted(_full(records, s) for s in second[1:]), report
+    assert report["SpaceReclaimed"] == copy_b
+    assert _cache_hits(engine, _context(tmp_path / "a", f"lru-a-{param}")) == 3
+
+
+def test_before_api_1_48_only_keep_storage_bounds_a_prune(
+        engine: Engine, tmp_path: Path) -> None:
+    ids = _build(engine, _context(tmp_path, "old-api"))
+    report = _prune_at(engine, "1.47", **{"reserved-space": str(10 << 30)})
+    assert _covers(_deleted(report), ids), report
+
+
+def _prune_at(engine: Engine, version: str, **params: str) -> dict[str, object]:
+    query = "&".join(f"{k}={quote(v)}" for k, v in params.items())
+    resp = engine.request("POST", f"/v{version}/build/prune?{query}")
+    assert resp.status == 200, f"{resp.status} {resp.text}"
+    report: dict[str, object] = resp.json()
+    return report
+
+
+@pytest.mark.parametrize(("free", "pruned"), [("1", False), (str(1 << 62), True)],
+                         ids=["enough-free", "never-enough"])
+def test_min_free_space_prunes_only_while_the_disk_lacks_it(
+        engine: Engine, tmp_path: Path, free: str, pruned: bool) -> None:
+    ids = _build(engine, _context(tmp_path, f"min-free-{pruned}"))
+    report = _prune_at(engine, "1.50", **{"min-free-space": free})
+    if pruned:
+        assert _covers(_deleted(report), ids) and len(_deleted(report)) == 3, report
+    else:
+        assert report == {"CachesDeleted": None, "SpaceReclaimed": 0}
+
+
+@pytest.mark.parametrize(("until", "pruned"), [
+    ("2000-01-01T00:00:00Z", False),  # nothing was last used before then
+    ("0s", True),
+    (str(int(time.time()) + 3600), True),  # an hour from now: everything was used before
+], ids=["timestamp-past", "zero", "future"])
+def test_until_takes_timestamps_and_durations(
+        engine: Engine, tmp_path: Path, until: str, pruned: bool) -> None:
+    ids = _build(engine, _context(tmp_path, f"until-{until}"))
+    report = _prune(engine, filters=_filters({"until": [until]}))
+    assert bool(_deleted(report)) == pruned, report
+    if pruned:
+        assert _covers(_deleted(report), ids)
+
+
+def test_record_filters_select_what_is_pruned(engine: Engine, tmp_path: Path) -> None:
+    ids = _build(engine, _context(tmp_path, "filters"))
+    records = _records(engine)
+    env_step, copy_step = _full(records, ids[2]), _full(records, ids[1])
+    # A step with a child is not pruned even when selected, the leaf is.
+    assert _prune(engine, filters=_filters({"id": [copy_step[:16]]}))["CachesDeleted"] is None
+    assert _deleted(_prune(engine, filters=_filters({"id": [env_step[:16]]}))) == [env_step]
+    assert _prune(engine, filters=_filters({"inuse": [""]}))["CachesDeleted"] is None
+    assert _prune(engine, filters=_filters({"shared": ["true"]}))["CachesDeleted"] is None
+    described = str(records[copy_step]["Description"])
+    assert "COPY" in described, records[copy_step]
+    assert _prune(engine, filters=_filters({"description": ["nope"]}))["CachesDeleted"] is None
+    report = _prune(engine, filters=_filters({"description": [described]}))
+    assert _deleted(report) == [copy_step], report
+    assert sorted(_deleted(_prune(engine, filters=_filters({"private": ["true"]})))) == [
+        _full(records, ids[0])]
+
+
+def test_df_records_have_dockers_shape_per_api_version(
+        engine: Engine, tmp_path: Path) -> None:
+    ids = _build(engine, _context(tmp_path, "df-shape"))
+    run_step, copy_step, env_step = (_full(_records(engine), s) for s in ids)
+    assert _cache_hits(engine, _context(tmp_path, "df-shape")) == 3
+    new = _records(engine, "1.50")
+    assert " Parents" not in new[run_step] and "Parent" not in new[run_step]
+    assert new[copy_step][" Parents"] == ["sha256:" + run_step]
+    assert new[env_step][" Parents"] == ["sha256:" + copy_step]
+    for record in new.values():
+        assert record["Type"] == "regular" and record["UsageCount"] == 2, record
+        assert record["InUse"] is False and record["Shared"] is False, record
+        assert str(record["LastUsedAt"]) > str(record["CreatedAt"]), record
+    assert "dd if=/dev/zero" in str(new[run_step]["Description"])
+    assert int(str(new[run_step]["Size"])) >= BLOB and new[env_step]["Size"] == 0
+    old_resp = engine.request("GET", "/v1.41/system/df").json()
+    old = {str(r["ID"]).removeprefix("sha256:"): r for r in old_resp["BuildCache"]}
+    assert old[run_step]["Parent"] == "" and old[env_step]["Parent"] == "sha256:" + copy_step
+    assert " Parents" not in old[env_step]
+    assert old_resp["BuilderSize"] == sum(int(str(r["Size"])) for r in old.values())
+    assert "BuilderSize" not in engine.request("GET", "/v1.50/system/df").json()
+    # docker system df -v (Docker's CLI) lists the records and their parents.
+    verbose = docker(engine.env, "system", "df", "-v", "--format",
+                     "{{range .BuildCache}}{{.ID}} {{.Parent}}\n{{end}}").ok().stdout
+    assert f"sha256:{env_step} sha256:{copy_step}\n" in verbose, verbose
+
+
+def test_a_tag_shares_and_a_container_uses_the_steps_below_them(
+        engine: Engine, tmp_path: Path) -> None:
+    _build(engine, _context(tmp_path / "tagged", "shared-tagged"), "-t", "shared:1")
+    records = _records(engine)
+    assert all(r["Shared"] and not r["InUse"] for r in records.values()), records
+    docker(engine.env, "rmi", "shared:1").ok()  # and its untagged parents
+    assert _records(engine) == {}
+    ids = _build(engine, _context(tmp_path / "used", "shared-used"))
+    created = docker(engine.env, "create", "--network", "none", ids[1]).ok().stdout.strip()
+    try:
+        records = _records(engine)
+        run_step, copy_step, env_step = (_full(records, s) for s in ids)
+        assert records[run_step]["InUse"] and records[copy_step]["InUse"], records
+        assert not records[env_step]["InUse"] and not records[env_step]["Shared"]
+        assert _deleted(_prune(engine)) == [env_step]
+        summary = docker(engine.env, "system", "df", "--format", "{{json .}}").ok().stdout
+        rows = {row["Type"]: row for row in map(json.loads, summary.splitlines())}
+        assert rows["Build Cache"]["Active"] == "2", rows
+    finally:
+        docker(engine.env, "rm", created).ok()
+    assert _covers(_deleted(_prune(engine)), ids[:2])
+
+
+def test_a_no_cache_rebuild_leaves_the_whole_old_chain_to_prune(
+        engine: Engine, tmp_path: Path) -> None:
+    """The rebuilt first step replaces the old one's entry; the old image
+    stays the cache's (retired) and goes with the rest of its chain."""
+    ctx = _context(tmp_path, "no-cache")
+    old = _build(engine, ctx, "-t", "nocache:1")
+    new = _build(engine, ctx, "--no-cache", "-t", "nocache:1")
+    assert not set(old) & set(new)
+    assert len(_records(engine)) == 6
+    deleted = _deleted(_prune(engine))
+    assert _covers(deleted, old) and len(deleted) == 3, (old, deleted)
+    assert _cache_hits(engine, ctx, "-t", "nocache:1") == 3
+
+
+def _errors(stderr: str) -> str:
+    """stderr without the docker CLI's notice that the classic builder is deprecated."""
+    return re.sub(r"\ADEPRECATED: .*?\n\n", "", stderr, flags=re.S)
+
+
+@pytest.mark.parametrize("args", [
+    ("-f", "--filter", "until=24h"),
+    ("-f", "--keep-storage", "10GB"),
+    ("-f", "--filter", "foo=bar"),
+    ("-f", "--filter", "until=soon"),
+    ("-a", "-f", "--filter", "unused-for=1h"),
+    ("-a",),
+], ids=["until", "keep-storage", "bad-filter", "bad-until", "all-unused-for", "all-prompt"])
+def test_ketch_builder_prune_options_do_what_dockers_do(
+        engine: Engine, tmp_path: Path, args: tuple[str, ...]) -> None:
+    outputs = []
+    for n, cli in enumerate(("docker", "ketch")):
+        ctx = _context(tmp_path / str(n), f"options-{n}-" + "-".join(args))
+        _build(engine, ctx)
+        result = _builder_prune(engine, cli, *args, input="n\n")
+        outputs.append((result.returncode, result.stdout, _errors(result.stderr),
+                        _cache_hits(engine, ctx)))
+        _prune(engine)
+    assert outputs[1] == outputs[0]
+
+
+def test_the_cache_table_migrates_from_schema_4(tmp_path: Path) -> None:
+    """A data root made before usage counts and retired steps keeps its entries."""
+    import sqlite3
+
+    from ketch.build.cache import BuildCache
+    from ketch.store.db import MIGRATIONS, Database
+
+    path = tmp_path / "ketch.db"
+    conn = sqlite3.connect(path)
+    for script in MIGRATIONS[:4]:
+        conn.executescript(script)
+    conn.execute("INSERT INTO build_cache VALUES ('sha256:p', 'sha256:k', 'sha256:i', 1, 2)")
+    conn.execute("PRAGMA user_version=4")
+    conn.commit()
+    conn.close()
+    db = Database(path)
+    try:
+        cache = BuildCache(db)
+        (entry,) = cache.entries()
+        assert (entry.image_id, entry.usage_count, entry.retired) == ("sha256:i", 1, False)
+        assert cache.lookup("sha256:p", "sha256:k") == "sha256:i"
+        cache.retire(["sha256:i"])
+        (entry,) = cache.entries()
+        assert (entry.image_id, entry.usage_count, entry.retired) == ("sha256:i", 2, True)
+        assert cache.lookup("sha256:p", "sha256:k") is None
+    finally:
+        db.close()
+

@@ -146,3 +146,23 @@ def test_rmi_no_prune(conform: Conform) -> None:
         s.docker("images", "-a").ok()
 
     conform(scenario)
+
+
+def test_rmi_stops_at_a_parent_with_another_child(conform: Conform) -> None:
+    """Deleting a child prunes its untagged parents up to the first one that
+    still has another child: that one stays, and it is no error (moby's
+    imageIsDangling counts children)."""
+    def scenario(s: Session) -> None:
+        s.docker("create", "--name", "rmi-parent", "busybox", "true").ok()
+        parent = s.docker("commit", "rmi-parent").ok().stdout.strip()
+        s.docker("rm", "rmi-parent").ok()
+        for name in ("child1", "child2"):
+            s.docker("create", "--name", name, parent, "true").ok()
+            s.docker("commit", name, f"{name}:1").ok()
+            s.docker("rm", name).ok()
+        s.docker("rmi", "child1:1").ok()
+        s.docker("images", "-a", stdout="rows").ok()
+        s.docker("rmi", "child2:1").ok()
+        s.docker("images", "-a", stdout="rows").ok()
+
+    conform(scenario)

@@ -290,9 +290,13 @@ def wipe(engine: Engine) -> None:
     ps = dockercli.docker(engine.env, "ps", "-aq", "--no-trunc")
     if ps.returncode == 0 and ps.stdout.split():
         dockercli.docker(engine.env, "rm", "-f", *ps.stdout.split()).ok()
-    ids = dockercli.docker(engine.env, "images", "-aq", "--no-trunc").ok().stdout.split()
-    if ids:
-        dockercli.docker(engine.env, "rmi", "-f", *sorted(set(ids))).ok()
+    # A parent listed before its child cannot go, even forced; it can once
+    # the child has gone, so a few passes empty any chain.
+    for _ in range(5):
+        ids = dockercli.docker(engine.env, "images", "-aq", "--no-trunc").ok().stdout.split()
+        if not ids or dockercli.docker(engine.env, "rmi", "-f", *sorted(set(ids))).returncode == 0:
+            return
+    raise AssertionError(f"{engine.name}: images left after wiping: {ids}")
 
 
 @dataclass

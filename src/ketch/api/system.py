@@ -18,6 +18,7 @@ from ketch.api.params import query_filters, query_list, query_str
 from ketch.api.streams import json_response
 from ketch.api.version import API_VERSION, MIN_API_VERSION, at_least
 from ketch.api.volumes import volume_usage_json
+from ketch.build.cache import CacheRecord, cache_records
 from ketch.distribution.service import RegistrySettings
 from ketch.errors import InvalidArgument
 from ketch.events import Event, EventFilter
@@ -155,8 +156,28 @@ async def disk_usage(request: web.Request) -> web.Response:
     if "volume" in wanted:
         body["Volumes"] = volume_usage_json(await services.volumes.disk_usage())
     if "build-cache" in wanted:
-        body["BuildCache"] = []
+        records = cache_records(services.builder.cache, services.images)
+        body["BuildCache"] = [build_cache_json(r, api_version) for r in records]
+        if not at_least(api_version, "1.42"):
+            body["BuilderSize"] = sum(r.size for r in records)
     return json_response(body)
+
+
+def build_cache_json(record: CacheRecord, api_version: str) -> dict[str, Any]:
+    """Docker's ``BuildCache`` object. Before API 1.42 the parent is ``Parent``;
+    from 1.42 it is a list under the key Docker's struct tag really spells
+    `` Parents`` (leading space included), left out when empty."""
+    body: dict[str, Any] = {"ID": record.id}
+    if not at_least(api_version, "1.42"):
+        body["Parent"] = record.parent
+    elif record.parent:
+        body[" Parents"] = [record.parent]
+    body.update({
+        "Type": record.type, "Description": record.description, "InUse": record.in_use,
+        "Shared": record.shared, "Size": record.size, "CreatedAt": format_ns(record.created_ns),
+        "LastUsedAt": format_ns(record.last_used_ns), "UsageCount": record.usage_count,
+    })
+    return body
 
 
 def render_event(event: Event) -> dict[str, Any]:

@@ -12,12 +12,17 @@ yields an image (Docker's intermediate images, which are also the cache):
 * COPY and ADD mount a step root (the parent image's overlay with an
   upper dir of its own, no container: :mod:`ketch.build.steproot`),
   unpack the sources into it with the chrooted extractor, and commit its
-  upper dir, which becomes the new layer's snapshot as it is.
+  upper dir, which becomes the new layer's snapshot as it is. Heredoc
+  sources (``COPY <<EOF``, BuildKit's, not the classic builder's) are
+  written as files of their own and copied the same way
+  (:mod:`ketch.build.heredoc`).
 
 Before running a step the cache is probed with (parent image, step key),
 where the key covers the step's command (COPY/ADD: the sources' content
-hash) and run config — Docker's classic rule. Stages the target does not
-need are skipped. The output is Docker's JSON stream: ``Step n/m``, `` --->``
+hash) and run config — Docker's classic rule; with ``--cache-from``
+sources, Docker 20.10's history-based rule decides
+(:mod:`ketch.build.cachefrom`). Stages the target does not need are
+skipped. The output is Docker's JSON stream: ``Step n/m``, `` --->``
 lines, ``Using cache``, RUN output (stderr in red as Docker colours it),
 ``Successfully built/tagged`` and the ``aux`` image ID.
 """
@@ -37,7 +42,8 @@ from typing import Any, BinaryIO
 
 import aiohttp
 
-from ketch.build.cache import BuildCache, prune_cache, step_key
+from ketch.build.cache import BuildCache, PruneOptions, prune_cache, step_key
+from ketch.build.cachefrom import CacheFrom
 from ketch.build.config import apply_instruction, expansion_env
 from ketch.build.context import BuildContext
 from ketch.build.copy_digest import source_digest
@@ -76,6 +82,7 @@ from ketch.build.dockerfile import (
     resolve_from,
     single_item_comment,
 )
+from ketch.build.heredoc import write_heredoc_sources
 from ketch.build.workspace import StepFailed, Workspace, image_chain, make_dirs
 from ketch.containers.commit import go_config
 from ketch.containers.users import resolve_user
@@ -152,9 +159,17 @@ class Builder:
         """Let go of a finished build's context (deleted in the background)."""
         self.trash.discard(context.root)
 
-    async def prune(self, everything: bool) -> tuple[list[str], int]:
-        """``POST /build/prune``: see :func:`ketch.build.cache.prune_cache`."""
-        return await prune_cache(self.cache, self.images, everything)
+    async def prune(self, options: PruneOptions) -> tuple[list[str], int]:
+        """``POST /build/prune``: see :func:`ketch.build.cache.prune_cache`.
+
+        ``min-free-space`` is measured on the file system of the engine's
+        directories (where the steps' layers are).
+        """
+        free = 0
+        if options.min_free_space:
+            stat = os.statvfs(self.tmp_dir)
+            free = stat.f_bavail * stat.f_frsize
+        return await prune_cache(self.cache, self.images, options, free)
 
     def parse(self, context: BuildContext) -> Dockerfile:
         return parse_dockerfile(context.dockerfile_text, name=context.dockerfile_name)
@@ -223,6 +238,10 @@ class _Build:
         self.stages_done: dict[int, StageState] = {}
         self.leftover: list[Any] = []  # containers kept with rm=false (failed steps: forcerm)
         self.downloads: Path | None = None
+        #: Docker's history-based cache when the build names --cache-from sources
+        self.cache_from: CacheFrom | None = None
+        if options.cache_from and not options.no_cache:
+            self.cache_from = CacheFrom.resolve(builder.images, options.cache_from)
 
     # -- output --------------------------------------------------------------------
     def out(self, text: str) -> None:
@@ -287,6 +306,8 @@ class _Build:
     async def build_stage(self, stage: Stage, last: bool) -> StageState:
         meta_env = {k: v for k, v in self.meta_args.items() if v is not None}
         self.step_line(stage.from_.original)
+        if self.cache_from is not None:
+            self.cache_from.reset()
         frm = expand_from(stage.from_, meta_env, escape_token=self.df.escape_token)
         state = StageState(stage=stage)
         parent_stage = resolve_from(self.df, stage, frm.image)
@@ -353,10 +374,12 @@ class _Build:
     # -- instructions --------------------------------------------------------------
     async def dispatch(self, state: StageState, instruction: Instruction) -> None:
         rejection = classic_rejection(instruction)
-        if rejection:
+        # Heredoc sources are BuildKit's (the classic builder has none), and
+        # so are the flags that come with them: --chmod is allowed there.
+        if rejection and not _has_heredocs(instruction):
             raise InvalidArgument(rejection)
         ins = expand_instruction(instruction, expansion_env(state.config, state.args),
-                                 escape_token=self.df.escape_token)
+                                 escape_token=self.df.escape_token, heredoc_content=True)
         if isinstance(ins, Run):
             await self.run(state, ins)
         elif isinstance(ins, (Copy, Add)):
@@ -400,14 +423,22 @@ class _Build:
     async def probe_cache(self, state: StageState, run_config: dict[str, Any]) -> bool:
         if self.options.no_cache:
             return False
+        parent = state.image_id or ""
         key = step_key(run_config)
-        image_id = self.b.cache.lookup(state.image_id or "", key)
-        if image_id is None:
-            return False
-        try:
-            image = self.b.images.get(image_id)
-        except NotFound:
-            self.b.cache.forget(state.image_id or "", key)
+        image_id = self.b.cache.lookup(parent, key)
+        image = None
+        if image_id is not None:
+            try:
+                image = self.b.images.get(image_id)
+            except NotFound:
+                self.b.cache.forget(parent, key)
+                image_id = None
+        if self.cache_from is not None:
+            config = go_config({**run_config, "Image": parent})
+            image_id = await self.cache_from.probe(parent, run_config.get("Cmd") or [],
+                                                   config, image_id)
+            image = self.b.images.get(image_id) if image_id is not None else None
+        if image is None:
             return False
         self.out(" ---> Using cache\n")
         self.out(f" ---> {short_id(image.id)}\n")
@@ -486,12 +517,12 @@ class _Build:
     # -- COPY / ADD ------------------------------------------------------------------
     async def copy(self, state: StageState, ins: Copy | Add) -> None:
         keyword = ins.keyword
-        if ins.contents:
-            raise InvalidArgument(f"{keyword} heredocs are not supported by this builder")
         from_stage = ins.from_stage if isinstance(ins, Copy) else ""
+        if ins.chmod:
+            _chmod_bits(ins.chmod)  # a bad one fails before anything is done
         async with contextlib.AsyncExitStack() as stack:
             source_root, in_context = await self.copy_source_root(state, from_stage, stack)
-            sources = await self.collect_sources(ins, source_root, in_context)
+            sources = await self.collect_sources(ins, source_root, in_context, stack)
             digest = await asyncio.to_thread(source_digest, sources)
             dest = ins.dest
             if not dest.startswith("/"):
@@ -500,6 +531,8 @@ class _Build:
                 if ins.dest.endswith("/") or ins.dest in (".", "./"):
                     dest = dest if dest.endswith("/") else dest + "/"
             message = copy_commit_message(keyword, digest, ins.dest, ins.chown)
+            if ins.chmod:  # only with heredocs; it changes the result, so the key
+                message = f"{keyword} --chmod={ins.chmod} {message[len(keyword) + 1:]}"
             cmd = nop_cmd(state.shell, message, single_item=True)
             probe = {**state.config, "Cmd": cmd}
             if await self.probe_cache(state, probe):
@@ -507,13 +540,15 @@ class _Build:
             await self.copy_step(state, ins, sources, dest, cmd, probe,
                                  keep_owner=bool(from_stage) and not ins.chown)
 
-    async def collect_sources(self, ins: Copy | Add, root: Path,
-                              in_context: bool) -> list[CopySource]:
+    async def collect_sources(self, ins: Copy | Add, root: Path, in_context: bool,
+                              stack: contextlib.AsyncExitStack) -> list[CopySource]:
+        """The instruction's sources in BuildKit's order: paths (and URLs), then
+        heredocs, written into a directory that lives until ``stack`` closes."""
         keyword = ins.keyword
         local = [s for s in ins.sources if not _is_url(s)]
         urls = [s for s in ins.sources if _is_url(s)]
         if urls and isinstance(ins, Copy):
-            raise InvalidArgument("source can't be a URL for COPY")
+            raise InvalidArgument("COPY failed: source can't be a URL for COPY")
         sources: list[CopySource] = []
         if local:
             sources = await asyncio.to_thread(
@@ -521,6 +556,11 @@ class _Build:
                                         in_context=in_context))
         for url in urls:
             sources.append(await self.download(url, ins.dest))
+        if ins.contents:
+            directory = Path(tempfile.mkdtemp(prefix="heredoc-", dir=self.b.tmp_dir))
+            stack.callback(self.b.trash.discard, directory)
+            sources += await asyncio.to_thread(write_heredoc_sources, ins.contents,
+                                               directory, cmd=keyword)
         check_sources(sources, ins.dest, cmd=keyword)
         return sources
 
@@ -533,8 +573,9 @@ class _Build:
             async with aiohttp.ClientSession(timeout=timeout) as session, \
                     session.get(url) as response:
                 if response.status >= 400:
-                    body = (await response.read())[:200].decode("utf-8", "replace")
-                    raise InvalidArgument(f"failed to GET {url} with status "
+                    # Docker reads the whole body and trims it (GetWithStatusError).
+                    body = (await response.read()).strip().decode("utf-8", "replace")
+                    raise InvalidArgument(f"ADD failed: failed to GET {url} with status "
                                           f"{response.status} {response.reason}: {body}")
                 name = url_filename(url, response.headers.get("Content-Disposition"))
                 path = target_dir / (name or "__unnamed__")
@@ -545,7 +586,7 @@ class _Build:
                 mtime = url_mtime(response.headers.get("Last-Modified"))
                 os.utime(path, (mtime, mtime))
         except aiohttp.ClientError as exc:
-            raise InvalidArgument(f"failed to GET {url}: {exc}") from None
+            raise InvalidArgument(f"ADD failed: failed to GET {url}: {exc}") from None
         return url_source(target_dir, name, url, dest)
 
     async def copy_source_root(self, state: StageState, from_stage: str,
@@ -581,7 +622,7 @@ class _Build:
         async with workspace.steps.mounted(image_chain(state.diff_ids)) as root:
             owner = await self.chown_ids(root.merged, ins.chown) if ins.chown else None
             chown = owner if owner is not None else (None if keep_owner else (0, 0))
-            chmod = int(ins.chmod, 8) if ins.chmod else None
+            chmod = _chmod_bits(ins.chmod) if ins.chmod else None
             stats: list[CopyStats] = []
 
             def write(out: BinaryIO) -> None:
@@ -610,6 +651,20 @@ class _Build:
 
 def _copy_config(config: Mapping[str, Any]) -> dict[str, Any]:
     return copy.deepcopy(dict(config))
+
+
+def _has_heredocs(instruction: Instruction) -> bool:
+    return isinstance(instruction, (Copy, Add)) and bool(instruction.contents)
+
+
+def _chmod_bits(spec: str) -> int:
+    """``--chmod``'s octal mode; BuildKit's error for anything else."""
+    mode = int(spec, 8) if spec.isascii() and spec.isdigit() and "8" not in spec \
+        and "9" not in spec else -1
+    if not 0 <= mode <= 0o7777:
+        raise InvalidArgument(f"invalid chmod parameter: '{spec}'. it should be octal "
+                              "string and between 0 and 07777")
+    return mode
 
 
 def _is_url(source: str) -> bool:

@@ -644,7 +644,8 @@ class BuildCacheContext(TemplateObject):
         return ident + "*" if self.r.get("InUse") else ident
 
     def Parent(self) -> str:
-        parents = self.r.get("Parents") or []
+        # Docker's JSON key really starts with a space (its struct tag does)
+        parents = self.r.get(" Parents") or self.r.get("Parents") or []
         parent = ", ".join(parents) if parents else str(self.r.get("Parent") or "")
         return truncate_id(parent) if self.trunc else parent
 

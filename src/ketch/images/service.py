@@ -267,7 +267,8 @@ class ImageService:
                       prune: bool, quiet: bool) -> None:
         conflict = self._conflict(image_id, hard_only=force)
         if conflict is not None:
-            dangling = not self.meta.refs(image_id)
+            # moby's imageIsDangling: no reference and no child image
+            dangling = not self.meta.refs(image_id) and not self.meta.children(image_id)
             if quiet and (not dangling or conflict.used_by_container):
                 return
             raise Conflict(_conflict_message(image_id, conflict))

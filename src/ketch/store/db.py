@@ -85,6 +85,18 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX build_cache_by_image ON build_cache(image_id);
     """,
+    # 5: how often a cached step was used, and the steps' images that no lookup
+    # finds any more (a prune with `all` kept them under a tag, a rebuild
+    # replaced their entry) but that stay the cache's to list and reclaim.
+    """
+    ALTER TABLE build_cache ADD COLUMN usage_count INTEGER NOT NULL DEFAULT 1;
+    CREATE TABLE build_cache_retired (
+        image_id      TEXT PRIMARY KEY,
+        created_ns    INTEGER NOT NULL,
+        last_used_ns  INTEGER NOT NULL,
+        usage_count   INTEGER NOT NULL
+    );
+    """,
 ]
 
 

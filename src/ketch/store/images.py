@@ -70,6 +70,10 @@ class ImageMetadata:
         )
 
     @staticmethod
+    def set_parent(conn: sqlite3.Connection, image_id: str, parent: str) -> None:
+        conn.execute("UPDATE images SET parent = ? WHERE id = ?", (parent, image_id))
+
+    @staticmethod
     def delete_image(conn: sqlite3.Connection, image_id: str) -> None:
         conn.execute("DELETE FROM images WHERE id = ?", (image_id,))
 

@@ -10,7 +10,6 @@ command exit with that RUN's exit code, as docker does.
 from __future__ import annotations
 
 import json
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -169,34 +168,42 @@ def run_build(env: Env, p: Parsed) -> int:
 
 
 def spec_builder_prune(path: str) -> CommandSpec:
+    from ketch.cli.objectcmds import filter_flag
+    from ketch.sizes import ram_in_bytes
+
     return CommandSpec(
         path, "prune", "Remove build cache",
         flags=[
             Flag("all", "Remove all unused build cache, not just dangling ones", short="a"),
-            Flag("filter", "Provide filter values (e.g. \"until=24h\")", kind="list",
-                 typename="filter"),
+            filter_flag('Provide filter values (e.g. "until=24h")', short=""),
             Flag("force", "Do not prompt for confirmation", short="f"),
+            Flag("keep-storage", "Amount of disk space to keep for cache", kind="string",
+                 typename="bytes", convert=ram_in_bytes),
         ],
         max_args=0,
     )
 
 
-def run_builder_prune(env: Env, p: Parsed) -> int:
-    from ketch.cli.units import human_size
+_PRUNE_DANGLING = ("WARNING! This will remove all dangling build cache. "
+                   "Are you sure you want to continue?")
+_PRUNE_ALL = "WARNING! This will remove all build cache. Are you sure you want to continue?"
 
-    if not p["force"]:
-        env.out("WARNING! This will remove all dangling build cache.\n"
-                "Are you sure you want to continue? [y/N] ")
-        env.stdout.flush()
-        answer = sys.stdin.readline().strip().lower()
-        if answer not in ("y", "yes"):
-            return 0
-    result = env.client.post_json("/build/prune",
-                                  params={"all": "1" if p["all"] else None})
-    deleted = result.get("CachesDeleted") or []
-    if deleted:
-        env.out("Deleted build cache objects:\n")
-        for item in deleted:
-            env.out(f"{item}\n")
-    env.out(f"Total reclaimed space: {human_size(int(result.get('SpaceReclaimed') or 0))}\n")
+
+def run_builder_prune(env: Env, p: Parsed) -> int:
+    """``docker builder prune``: one prompt line, the deleted IDs and a blank
+    line, then the space reclaimed; ``--keep-storage`` is sent under its
+    old name, as Docker's CLI does (every engine version reads it)."""
+    from ketch.cli.objectcmds import filters_of, print_pruned, prune_confirmed
+    from ketch.client.client import encode_filters
+
+    if not prune_confirmed(env, p, _PRUNE_ALL if p["all"] else _PRUNE_DANGLING):
+        return 0
+    params: dict[str, str | None] = {
+        "all": "1" if p["all"] else None,
+        "keep-storage": str(p["keep_storage"]) if p["keep_storage"] else None,
+        "filters": encode_filters(filters_of(p["filter"])),
+    }
+    result = env.client.post_json("/build/prune", params=params) or {}
+    print_pruned(env, "build cache objects", list(result.get("CachesDeleted") or []),
+                 int(result.get("SpaceReclaimed") or 0))
     return 0
