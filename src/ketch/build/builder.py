@@ -86,6 +86,7 @@ from ketch.build.heredoc import write_heredoc_sources
 from ketch.build.workspace import StepFailed, Workspace, image_chain, make_dirs
 from ketch.containers.commit import go_config
 from ketch.containers.users import resolve_user
+from ketch.emitstream import stream_emitted
 from ketch.errors import InvalidArgument, KetchError, NotFound
 from ketch.images.commit import ChildImage
 from ketch.images.service import ImageService
@@ -184,33 +185,27 @@ class Builder:
         A failure is yielded as the final ``errorDetail`` object (the HTTP
         status is already 200 by then), as Docker does.
         """
-        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
-        run = _Build(self, context, dockerfile, options, queue.put_nowait, pull)
+        runs: list[_Build] = []
 
-        async def work() -> None:
+        async def work(emit: Callable[[dict[str, Any]], None]) -> None:
+            run = _Build(self, context, dockerfile, options, emit, pull)
+            runs.append(run)
             try:
                 await run.execute()
             except StepFailed as exc:
-                queue.put_nowait(_error(exc.message, exc.code))
+                emit(_error(exc.message, exc.code))
             except KetchError as exc:
-                queue.put_nowait(_error(exc.message))
+                emit(_error(exc.message))
             except Exception as exc:
                 log.exception("build failed")
-                queue.put_nowait(_error(f"{type(exc).__name__}: {exc}"))
-            finally:
-                queue.put_nowait(None)
+                emit(_error(f"{type(exc).__name__}: {exc}"))
 
-        task = asyncio.create_task(work())
         try:
-            while (message := await queue.get()) is not None:
+            async for message in stream_emitted(work):
                 yield message
-            await task
         finally:
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-            await run.cleanup()
+            for run in runs:
+                await run.cleanup()
 
 
 def _error(message: str, code: int | None = None) -> dict[str, Any]:

@@ -27,8 +27,9 @@ import tarfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import BinaryIO, cast
 
+from ketch.chunkio import ChunkReader
 from ketch.containers.archive_paths import inside
 from ketch.containers.archive_view import CopyView
 from ketch.errors import InternalError, InvalidArgument
@@ -64,29 +65,6 @@ def extract_target(view: CopyView, path: str, *, readonly_rootfs: bool) -> Extra
     elif readonly_rootfs:
         raise InvalidArgument("container rootfs is marked read-only")
     return ExtractTarget(found.path, found.host_top, found.rel)
-
-
-class _ChunkReader(io.RawIOBase):
-    """A readable binary file over an iterator of byte chunks."""
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        super().__init__()
-        self._chunks = chunks
-        self._current = memoryview(b"")
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not self._current:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                return 0
-            self._current = memoryview(chunk)
-        count = min(len(buffer), len(self._current))
-        buffer[:count] = self._current[:count]
-        self._current = self._current[count:]
-        return count
 
 
 #: PAX records the rewritten header recomputes from the member itself.
@@ -207,7 +185,7 @@ def _member_data(tf: tarfile.TarFile, member: tarfile.TarInfo) -> Iterator[bytes
 def extract_archive(target: ExtractTarget, source: BinaryIO, *, no_overwrite: bool) -> None:
     """Unpack the tar *source* into *target*, chroot'ed at its filesystem's top."""
     rewriter = _Rewriter(target, no_overwrite)
-    reader = _ChunkReader(rewriter.chunks(source))
+    reader = ChunkReader(rewriter.chunks(source))
     try:
         extract_layer(cast(BinaryIO, reader), Path(target.host_top), whiteouts=False)
     except InvalidArgument as exc:

@@ -43,7 +43,7 @@ from ketch.images.commit import ChildImage, ImageCommitter
 from ketch.layers.diff import Change, LayerDiff, changes, write_layer_tar
 from ketch.layers.export import export_tree
 from ketch.oci.chain import chain_ids
-from ketch.oci.reference import Reference, parse_normalized, validate_tag
+from ketch.oci.reference import Reference, repo_tag_reference
 from ketch.threadstream import stream_from_thread
 
 #: Engine-made mount targets: never part of a diff or a committed layer.
@@ -161,18 +161,6 @@ def merge_commit_config(user: dict[str, Any], base: dict[str, Any]) -> dict[str,
     return go_config(user)
 
 
-def commit_reference(repo: str, tag: str) -> Reference | None:
-    """moby's ``RepoTagReference``: no repo, no name; a tag defaults to ``latest``."""
-    if not repo:
-        return None
-    ref = parse_normalized(repo)
-    if ref.digest is not None:
-        raise InvalidArgument("cannot import digest reference")
-    if tag:
-        return ref.with_tag(validate_tag(tag))
-    return ref if ref.tag else ref.with_tag("latest")
-
-
 def change_json_path(path: str) -> str:
     """A change's path as Go's JSON encoder writes it: each byte that is not
     UTF-8 (a surrogate escape here) becomes U+FFFD."""
@@ -230,7 +218,7 @@ class ContainerFiles:
     # -- commit ---------------------------------------------------------------------
     async def commit(self, options: CommitOptions) -> str:
         """Make an image of the container; returns its ID (``sha256:...``)."""
-        ref = commit_reference(options.repo, options.tag)
+        ref = repo_tag_reference(options.repo, options.tag)
         container = self.get(options.container)
         self._refuse(container, "commit")
         paused_here = False
@@ -354,7 +342,6 @@ __all__ = [
     "CommitOptions",
     "ContainerFiles",
     "change_json_path",
-    "commit_reference",
     "config_dict",
     "go_config",
     "merge_commit_config",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -11,6 +9,7 @@ from typing import Any
 
 import aiohttp
 
+from ketch.emitstream import stream_emitted
 from ketch.errors import InternalError, KetchError
 
 log = logging.getLogger(__name__)
@@ -42,13 +41,12 @@ async def run_with_messages(
     The operation's layer tasks run concurrently and report from wherever
     they are; the HTTP handler consumes one ordered stream. If the consumer
     goes away (the client disconnected), the work is cancelled; an error of
-    the work is raised here after the messages it emitted before failing.
+    the work is raised here after the messages it emitted before failing,
+    as a registry I/O error or an internal one when it is not a KetchError.
     """
-    queue: asyncio.Queue[Message | None] = asyncio.Queue()
-
-    async def runner() -> None:
+    async def mapped(emit: Emit) -> None:
         try:
-            await work(queue.put_nowait)
+            await work(emit)
         except KetchError:
             raise
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
@@ -56,16 +54,6 @@ async def run_with_messages(
         except Exception as exc:
             log.exception("registry operation failed")
             raise InternalError(f"{type(exc).__name__}: {exc}") from exc
-        finally:
-            queue.put_nowait(None)
 
-    task = asyncio.create_task(runner())
-    try:
-        while (message := await queue.get()) is not None:
-            yield message
-        await task
-    finally:
-        if not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+    async for message in stream_emitted(mapped):
+        yield message

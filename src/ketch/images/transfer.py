@@ -25,7 +25,12 @@ from ketch.images.service import ImageService
 from ketch.layers.compression import open_decompressed
 from ketch.oci.digest import short_id
 from ketch.oci.image import decode_config
-from ketch.oci.reference import Reference, parse_normalized, parse_with_default_tag, validate_tag
+from ketch.oci.reference import (
+    Reference,
+    parse_normalized,
+    parse_with_default_tag,
+    repo_tag_reference,
+)
 from ketch.threadstream import stream_from_thread
 from ketch.timeutil import now_rfc3339
 
@@ -186,7 +191,7 @@ class ImageTransfer:
         self, tarball: Path, repo: str, tag: str, changes: list[str], message: str,
         platform: str, source: str = "-",
     ) -> str:
-        target = _import_reference(repo, tag)
+        target = repo_tag_reference(repo, tag)
         os_name, arch, variant = _parse_platform(platform)
         container_config = apply_changes({}, changes)
 
@@ -215,17 +220,6 @@ class ImageTransfer:
         if target is not None:
             self.events.emit("image", "tag", image_id, name=target.familiar)
         return image_id
-
-
-def _import_reference(repo: str, tag: str) -> Reference | None:
-    if not repo:
-        return None
-    ref = parse_normalized(repo)
-    if ref.digest is not None:
-        raise InvalidArgument("cannot import digest reference")
-    if tag:
-        return ref.with_tag(validate_tag(tag))
-    return ref if ref.tag else ref.with_tag("latest")
 
 
 def _parse_platform(value: str) -> tuple[str, str, str]:

@@ -27,7 +27,6 @@ the layer's files were changed behind ketch's back.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import zlib
@@ -35,6 +34,7 @@ from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ketch.chunkio import ChunkReader
 from ketch.errors import InternalError
 from ketch.oci.digest import new_hasher
 
@@ -71,7 +71,7 @@ def read_summary(layer_dir: Path) -> SplitSummary | None:
         raise InternalError(f"damaged tar-split summary in {layer_dir}: {e}") from None
 
 
-class SplitTarReader(io.RawIOBase):
+class SplitTarReader(ChunkReader):
     """The layer's tar as a readable stream, rebuilt as it is read.
 
     ``expected`` (the diffID) makes the last read fail with InternalError if
@@ -80,32 +80,12 @@ class SplitTarReader(io.RawIOBase):
 
     def __init__(self, layer_dir: Path, summary: SplitSummary,
                  expected: str | None = None) -> None:
-        super().__init__()
         self._layer_dir = layer_dir
         self._summary = summary
         self._expected = expected
         self._algorithm = expected.split(":", 1)[0] if expected else ""
         self._hasher = new_hasher(self._algorithm) if expected else None
-        self._chunks = self._generate()
-        self._current = memoryview(b"")
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
-        while not self._current:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                return 0
-            self._current = memoryview(chunk)
-        count = min(len(buffer), len(self._current))
-        buffer[:count] = self._current[:count]
-        self._current = self._current[count:]
-        return count
-
-    def close(self) -> None:
-        self._chunks.close()
-        super().close()
+        super().__init__(self._generate())
 
     def _generate(self) -> Generator[bytes, None, None]:
         diff_fd = os.open(self._layer_dir / "diff", os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)

@@ -155,6 +155,19 @@ def validate_tag(tag: str) -> str:
     return tag
 
 
+def repo_tag_reference(repo: str, tag: str) -> Reference | None:
+    """moby's ``RepoTagReference`` for commit and import: no repo, no name;
+    a digest is refused; a tag defaults to ``latest``."""
+    if not repo:
+        return None
+    ref = parse_normalized(repo)
+    if ref.digest is not None:
+        raise InvalidArgument("cannot import digest reference")
+    if tag:
+        return ref.with_tag(validate_tag(tag))
+    return ref if ref.tag else ref.with_tag("latest")
+
+
 def looks_like_id_prefix(value: str) -> bool:
     """True for strings that may be (a prefix of) an image ID, with or without sha256:."""
     hex_part = value[7:] if value.startswith("sha256:") else value
