@@ -12,7 +12,6 @@ test leaves behind does.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import json
 import os
@@ -22,13 +21,13 @@ import shutil
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from support.loopthread import LoopThread
 
 from ketch.networks import ipam
 from ketch.networks.config import AddressPool, NetworkConfig
@@ -42,29 +41,6 @@ TEST_SPACE = ipaddress.ip_network("10.213.0.0/16")
 
 if os.geteuid() != 0 or not Path("/usr/lib/cni/bridge").exists() or not shutil.which("iptables"):
     pytest.skip("network tests need root, iptables and the CNI plugins", allow_module_level=True)
-
-
-class LoopThread:
-    """An asyncio loop on its own thread, so tests stay synchronous while the
-    service's DNS servers keep answering between calls."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 60) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def call(self, fn: Callable[[], T]) -> T:
-        async def wrapper() -> T:
-            return fn()
-        return self.run(wrapper())
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
 
 
 def free_subnets(count: int) -> list[str]:

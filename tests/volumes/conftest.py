@@ -8,10 +8,8 @@ fails if anything is still mounted below its directory.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import os
-import threading
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +20,7 @@ from aiohttp import web
 from support import leaks
 from support.dockercli import docker_cli_env
 from support.images import OfflineImages
+from support.loopthread import LoopThread
 
 from ketch.api import system
 from ketch.api.app import VERSION_PREFIX, _common_headers, version_middleware
@@ -41,29 +40,6 @@ T = TypeVar("T")
 def require_root() -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root (mounts, chown, mknod)")
-
-
-class LoopThread:
-    """An asyncio loop on its own thread: tests stay synchronous, and the
-    service's locks and the mini daemon live on one loop."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 120) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
-
-    def call(self, fn: Callable[[], T]) -> T:
-        async def wrapper() -> T:
-            return fn()
-        return self.run(wrapper())
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        self.loop.close()
 
 
 @dataclass
