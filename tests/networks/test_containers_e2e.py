@@ -393,3 +393,41 @@ def test_container_that_died_while_the_daemon_was_down_is_released(
     netns = engine.exec_root / "netns"
     assert not [p for p in netns.iterdir() if p.suffix != ".json"]
     cli.ok("rm", "gone")
+
+
+def test_ps_filters_on_published_and_exposed_ports_and_volumes(cli: Cli) -> None:
+    """moby's rules: ``publish`` matches a listed host port, ``expose`` a
+    container port (ranges and protocols allowed), both only for running
+    containers; ``volume`` matches a mount's destination or volume name."""
+    host = free_port()
+    cli.ok("run", "-d", "--name", "web", "-p", f"127.0.0.1:{host}:8080", "--expose", "9090",
+           "busybox", "sleep", "60")
+    cli.ok("run", "-d", "--name", "quiet", "--expose", "7070/udp", "-v", "psvol:/data",
+           "busybox", "sleep", "60")
+    cli.ok("create", "--name", "stopped", "--expose", "8080", "busybox", "true")
+
+    def names(*filters: str) -> list[str]:
+        args = [arg for f in filters for arg in ("--filter", f)]
+        return sorted(cli.ok("ps", "-a", "--format", "{{.Names}}", *args).split())
+
+    try:
+        assert names(f"publish={host}") == ["web"]
+        assert names(f"publish={host}/udp") == []
+        assert names("publish=8080") == []  # the container side is not published
+        assert names("expose=8080") == ["web"]  # not the stopped one
+        assert names("expose=9000-9100/tcp") == ["web"]
+        assert names("expose=7070") == []
+        assert names("expose=7070/udp") == ["quiet"]
+        assert names("expose=7070/udp", f"publish={host}") == ["quiet", "web"]
+        assert names("volume=psvol") == ["quiet"]
+        assert names("volume=/data") == ["quiet"]
+        assert names("volume=nothing") == []
+        bad = cli("ps", "--filter", "expose=80:80")
+        assert bad.returncode == 1
+        assert "filter for 'expose' should not contain ':': 80:80" in bad.stderr
+        bad = cli("ps", "--filter", "publish=http")
+        assert bad.returncode == 1
+        assert "error while looking up for publish http:" in bad.stderr
+    finally:
+        cli("rm", "-f", "web", "quiet", "stopped")
+        cli("volume", "rm", "psvol")

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 
+from ketch.ports import parse_port_range, split_proto_port
+
 TYPE_CHECKING = False  # typing is not imported at run time: it costs startup time
 if TYPE_CHECKING:
     from typing import Any
@@ -19,46 +21,6 @@ if TYPE_CHECKING:
 
 class NetOptError(Exception):
     """A network or port option docker's ``parse()`` rejects; the message is docker's."""
-
-
-# --- Go's number parsing -----------------------------------------------------------------
-
-
-def _parse_uint16(text: str) -> int:
-    """``strconv.ParseUint(text, 10, 16)`` with its error texts."""
-    if not text or not text.isascii() or not text.isdigit():
-        raise ValueError(f'strconv.ParseUint: parsing "{text}": invalid syntax')
-    value = int(text)
-    if value > 65535:
-        raise ValueError(f'strconv.ParseUint: parsing "{text}": value out of range')
-    return value
-
-
-def parse_port_range(ports: str) -> tuple[int, int]:
-    """``nat.ParsePortRange``: ``8000`` or ``8000-9000``."""
-    if ports == "":
-        raise ValueError("empty string specified for ports")
-    if "-" not in ports:
-        value = _parse_uint16(ports)
-        return value, value
-    parts = ports.split("-")
-    start = _parse_uint16(parts[0])
-    end = _parse_uint16(parts[1])
-    if end < start:
-        raise ValueError(f"invalid range specified for port: {ports}")
-    return start, end
-
-
-def split_proto_port(raw: str) -> tuple[str, str]:
-    """``nat.SplitProtoPort``: ``80/udp`` -> (udp, 80); tcp when no protocol is given."""
-    parts = raw.split("/")
-    if not raw or not parts[0]:
-        return "", ""
-    if len(parts) == 1:
-        return "tcp", raw
-    if not parts[1]:
-        return "tcp", parts[0]
-    return parts[1], parts[0]
 
 
 def _new_port(proto: str, port: str) -> str:

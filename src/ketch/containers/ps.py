@@ -6,10 +6,12 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from ketch.containers.model import Container
 from ketch.errors import InvalidArgument
 from ketch.images.filters import labels_match
+from ketch.ports import port_keys
 from ketch.timeutil import human_duration
 
 FILTER_KEYS = frozenset({
@@ -40,17 +42,25 @@ def status_text(container: Container, now_ns: int | None = None) -> str:
     return "Created"
 
 
+#: The ``Ports`` entries of a container, as ``GET /containers/json`` lists them.
+PortsOf = Callable[[Container], list[dict[str, Any]]]
+
+
 @dataclass
 class ContainerFilter:
     filters: Mapping[str, list[str]]
     before_ns: int | None
     since_ns: int | None
     ancestors: set[str]
+    #: ``publish`` and ``expose`` values as ``port/proto`` keys
+    publish: set[str]
+    expose: set[str]
+    ports_of: PortsOf
 
     @classmethod
     def compile(
         cls, filters: Mapping[str, list[str]], resolve_container: Callable[[str], Container],
-        resolve_ancestors: Callable[[str], set[str]],
+        resolve_ancestors: Callable[[str], set[str]], ports_of: PortsOf,
     ) -> ContainerFilter:
         for key in filters:
             if key not in FILTER_KEYS:
@@ -74,7 +84,8 @@ class ContainerFilter:
         ancestors: set[str] = set()
         for value in filters.get("ancestor", []):
             ancestors |= resolve_ancestors(value)
-        return cls(filters, before, since, ancestors)
+        return cls(filters, before, since, ancestors, _port_filter("publish", filters),
+                   _port_filter("expose", filters), ports_of)
 
     def __call__(self, container: Container) -> bool:
         f = self.filters
@@ -97,12 +108,45 @@ class ContainerFilter:
             return False
         if f.get("network") and not _on_network(container, f["network"]):
             return False
-        for unsupported in ("volume", "publish", "expose"):
-            if f.get(unsupported):
-                return False
+        if f.get("volume") and not _has_volume(container, f["volume"]):
+            return False
+        if (self.publish or self.expose) and not self._has_port(container):
+            return False
         if self.before_ns is not None and container.created_ns >= self.before_ns:
             return False
         return not (self.since_ns is not None and container.created_ns <= self.since_ns)
+
+    def _has_port(self, container: Container) -> bool:
+        """moby: a listed port whose host side is in ``publish`` or whose
+        container side is in ``expose`` (so only running containers match)."""
+        for port in self.ports_of(container):
+            if f"{port.get('PublicPort', 0)}/{port['Type']}" in self.publish:
+                return True
+            if f"{port['PrivatePort']}/{port['Type']}" in self.expose:
+                return True
+        return False
+
+
+def _port_filter(key: str, filters: Mapping[str, list[str]]) -> set[str]:
+    """moby's ``portOp``: ``N``, ``N/proto`` or ``N-M[/proto]``, never with ``:``."""
+    keys: set[str] = set()
+    for value in filters.get(key, []):
+        if ":" in value:
+            raise InvalidArgument(f"filter for '{key}' should not contain ':': {value}")
+        try:
+            keys.update(port_keys(value))
+        except ValueError as exc:
+            raise InvalidArgument(f"error while looking up for {key} {value}: {exc}") from None
+    return keys
+
+
+def _has_volume(container: Container, wanted: list[str]) -> bool:
+    """moby's ``volume`` filter: a mount's destination, or its volume name
+    (its source for a bind)."""
+    for point in container.mount_points:
+        if point.destination in wanted or (point.name or point.source) in wanted:
+            return True
+    return False
 
 
 def _on_network(container: Container, wanted: list[str]) -> bool:

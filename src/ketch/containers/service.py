@@ -664,7 +664,8 @@ class ContainerService:
     # -- listing --------------------------------------------------------------------------
     def list(self, all_: bool, limit: int, filters: Mapping[str, list[str]],
              latest: bool = False) -> list[Container]:
-        predicate = ContainerFilter.compile(filters, self.get, self._ancestors)
+        predicate = ContainerFilter.compile(filters, self.get, self._ancestors,
+                                            self.networking.port_summaries)
         containers = sorted(self.table.all(), key=lambda c: c.created_ns, reverse=True)
         if not all_ and limit <= 0 and not latest:
             containers = [c for c in containers if c.state.running or
