@@ -23,7 +23,7 @@ IMAGES := .cache/images
 # starting them as system services while they are installed.
 APT_PACKAGES := python3 python3-venv busybox-static runc conmon gcc libc6-dev \
 	tmux docker.io containerd skopeo iptables docker-registry curl \
-	containernetworking-plugins iproute2
+	containernetworking-plugins iproute2 docker-compose
 
 # Where `make demo` runs its daemon (the engine's defaults).
 KETCH_SOCK ?= /run/ketch.sock

@@ -220,8 +220,10 @@ class Container(msgspec.Struct):
     driver: str = "overlay2"
     platform: str = "linux"
     #: the networks the container joins when it starts, by network name
-    #: (Docker's ``NetworkSettings.Networks`` configuration)
-    networks: dict[str, EndpointConfig] = msgspec.field(default_factory=dict)
+    #: (Docker's ``NetworkSettings.Networks`` configuration); ``{}`` once it
+    #: was disconnected from all of them, None in records older than
+    #: networks (their mode's network)
+    networks: dict[str, EndpointConfig] | None = None
     #: volumes, binds and tmpfs mounts, with the volume names and host paths
     #: fixed at create (``docker inspect``'s ``Mounts``)
     mount_points: list[MountPoint] = msgspec.field(default_factory=list)

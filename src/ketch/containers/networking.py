@@ -267,7 +267,7 @@ class ContainerNetworking:
     def configured(self, container: Container) -> dict[str, EndpointConfig]:
         """The networks the container joins, by name (records older than networks
         support have none stored: their mode's network)."""
-        if container.networks:
+        if container.networks is not None:
             return container.networks
         name = mode_network(container.host_config)
         return {name: EndpointConfig()} if name else {}

@@ -151,6 +151,7 @@ def _has_volume(container: Container, wanted: list[str]) -> bool:
 
 def _on_network(container: Container, wanted: list[str]) -> bool:
     """Docker's ``network`` filter: a network name exactly, or a prefix of its ID."""
-    names = set(container.networks) or {container.host_config.network_mode or "default"}
-    ids = [cfg.network_id for cfg in container.networks.values() if cfg.network_id]
+    networks = container.networks or {}
+    names = set(networks) or {container.host_config.network_mode or "default"}
+    ids = [cfg.network_id for cfg in networks.values() if cfg.network_id]
     return any(value in names or any(i.startswith(value) for i in ids) for value in wanted)
