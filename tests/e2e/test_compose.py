@@ -89,3 +89,45 @@ def test_compose_project_up_and_down(engine: Engine, tmp_path: Path) -> None:
     assert docker(engine.env, "ps", "-aq").ok().stdout == ""
     assert "kcomp_default" not in docker(engine.env, "network", "ls").ok().stdout
     assert "kcomp_data" not in docker(engine.env, "volume", "ls", "-q").ok().stdout
+
+
+BUILD_PROJECT = """\
+version: "3.8"
+services:
+  app:
+    build:
+      context: ./app
+      args:
+        GREETING: built-by-compose
+    image: kcomp/app:1
+    command: cat /greeting
+"""
+
+
+def test_compose_builds_through_the_build_api(engine: Engine, tmp_path: Path) -> None:
+    """``docker-compose build`` with docker-py's own build call (not the CLI):
+    build args, the image runs, a second build is all cache hits."""
+    assert COMPOSE is not None
+    (tmp_path / "docker-compose.yml").write_text(BUILD_PROJECT)
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "Dockerfile").write_text(
+        'FROM busybox\nARG GREETING\nRUN echo "$GREETING" > /greeting\n')
+    env = dict(os.environ, **engine.env, COMPOSE_PROJECT_NAME="kbuild",
+               COMPOSE_DOCKER_CLI_BUILD="0")
+
+    def compose(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([COMPOSE, *args], cwd=tmp_path, env=env, capture_output=True,
+                              text=True, timeout=120)
+
+    try:
+        built = compose("build")
+        assert built.returncode == 0, built.stderr
+        assert "Successfully tagged kcomp/app:1" in built.stdout, built.stdout
+        up = compose("up")
+        assert up.returncode == 0, up.stderr
+        assert "built-by-compose" in up.stdout, up.stdout
+        again = compose("build")
+        assert again.stdout.count("Using cache") == 2, again.stdout
+    finally:
+        compose("down", "--rmi", "all")
+    assert docker(engine.env, "image", "inspect", "kcomp/app:1").returncode != 0
