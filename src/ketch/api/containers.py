@@ -18,11 +18,13 @@ from ketch.api.volumes import mount_point_json
 from ketch.containers.model import Container, CreateRequest
 from ketch.containers.networking import ContainerNetworking
 from ketch.containers.ps import status_text
+from ketch.containers.update import UpdateRequest
 from ketch.errors import InvalidArgument
 from ketch.timeutil import format_ns, format_ns_fixed, parse_timestamp_ns
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
 _create_decoder = msgspec.json.Decoder(CreateRequest)
+_update_decoder = msgspec.json.Decoder(UpdateRequest)
 
 
 def _time(ns: int) -> str:
@@ -166,6 +168,18 @@ async def pause_container(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+async def update_container(request: web.Request) -> web.Response:
+    body = await request.read()
+    try:
+        update = _update_decoder.decode(body) if body.strip() else UpdateRequest()
+    except msgspec.ValidationError as exc:
+        raise InvalidArgument(f"invalid update request: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise InvalidArgument(f"invalid JSON: {exc}") from None
+    await request.app[SERVICES].containers.update(request.match_info["id"], update)
+    return json_response({"Warnings": []})
+
+
 async def unpause_container(request: web.Request) -> web.Response:
     await request.app[SERVICES].containers.unpause(request.match_info["id"])
     return web.Response(status=204)
@@ -291,6 +305,7 @@ def add_routes(add: Any) -> None:
     add("POST", "/containers/{id}/kill", kill_container)
     add("POST", "/containers/{id}/pause", pause_container)
     add("POST", "/containers/{id}/unpause", unpause_container)
+    add("POST", "/containers/{id}/update", update_container)
     add("POST", "/containers/{id}/rename", rename_container)
     add("POST", "/containers/{id}/wait", wait_container)
     add("POST", "/containers/{id}/attach", attach_container)

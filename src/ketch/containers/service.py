@@ -40,10 +40,12 @@ from ketch.containers.networking import (
 from ketch.containers.ps import ContainerFilter
 from ketch.containers.restart import next_delay, restart_on_daemon_start, should_restart
 from ketch.containers.top import run_ps
+from ketch.containers.update import UpdateRequest, runc_resources, updated_host_config
 from ketch.containers.volumes import ContainerVolumes
 from ketch.errors import (
     Conflict,
     Forbidden,
+    InternalError,
     InvalidArgument,
     KetchError,
     NotFound,
@@ -477,6 +479,27 @@ class ContainerService:
             container.state.status = "paused"
             self._save(container)
         self.emit(container, "pause")
+
+    async def update(self, ref: str, request: UpdateRequest) -> None:
+        """``docker update`` (moby's ``ContainerUpdate``): the new limits go into
+        the HostConfig and, for a running or paused container, into its
+        cgroups; if runc refuses them, the old HostConfig stays."""
+        container = self.get(ref)
+        async with self.lock(container.id):
+            container = self.get(container.id)
+            if container.state.removal_in_progress or container.state.status == "dead":
+                raise Conflict(f"Cannot update container {container.id}: container is marked "
+                               'for removal and cannot be "update"')
+            host = updated_host_config(container.host_config, request, container.id)
+            if container.state.status in ("running", "paused"):
+                try:
+                    await self.runtime.update(container.id, runc_resources(host))
+                except KetchError as exc:
+                    raise InternalError(
+                        f"Cannot update container {container.id}: {exc.message}") from None
+            container.host_config = host
+            self._save(container)
+        self.emit(container, "update")
 
     async def unpause(self, ref: str) -> None:
         container = self.get(ref)

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 Status = Literal["created", "running", "paused", "stopped"]
 
@@ -138,6 +138,10 @@ class Runtime(Protocol):
     async def pause(self, container_id: str) -> None: ...
 
     async def unpause(self, container_id: str) -> None: ...
+
+    async def update(self, container_id: str, resources: dict[str, Any]) -> None:
+        """Apply new cgroup limits (an OCI LinuxResources object) to a live container."""
+        ...
 
     async def state(self, container_id: str) -> RuntimeState: ...
 

@@ -414,6 +414,14 @@ class ConmonRuntime:
         self._existing_dir(container_id)
         await self._runc_checked("resume", container_id)
 
+    async def update(self, container_id: str, resources: dict[str, Any]) -> None:
+        path = self._existing_dir(container_id) / "update.json"
+        path.write_text(json.dumps(resources))
+        try:
+            await self._runc_checked("update", "--resources", str(path), container_id)
+        finally:
+            path.unlink(missing_ok=True)
+
     async def state(self, container_id: str) -> RuntimeState:
         return await self._state(container_id, self._existing_dir(container_id))
 
