@@ -100,3 +100,21 @@ def test_refusals_are_dockers(engine: Engine, refdocker: Engine,
         docker(reference.env, "rm", "-f", "upd", "upd-rm")
     assert all(code == 1 for code, _ in expected), expected
     assert _refusals(engine) == expected
+
+
+def test_ketch_update_prints_what_docker_prints(engine: Engine) -> None:
+    """The same invocations through ``ketch`` and the docker CLI (tests/cli's
+    runner), after each other on the same container."""
+    from cli.runner import Runner, assert_same
+
+    docker(engine.env, "run", "-d", "--name", "upd", "--memory", "64m", "busybox",
+           "sleep", "300").ok()
+    runner = Runner(engine.env)
+    for args in (["update", "--memory", "72m", "--memory-swap", "144m", "upd"],
+                 ["update", "--restart", "unless-stopped", "--cpus", "0.5", "upd", "nosuch"],
+                 ["update", "upd"],
+                 ["update", "--restart", "sometimes", "upd"],
+                 ["container", "update", "--pids-limit", "-1", "upd"]):
+        assert_same(*runner.both(*args))
+    assert _host(engine, "upd", "{{.HostConfig.RestartPolicy.Name}} {{.HostConfig.NanoCpus}}") \
+        == "unless-stopped 500000000"

@@ -69,6 +69,7 @@ _TOP: dict[str, _Entry] = {
     "stop": ("containers", "spec_stop", "run_stop", None),
     "top": ("containers", "spec_top", "run_top", None),
     "unpause": ("containers", "spec_unpause", "run_unpause", None),
+    "update": ("containers", "spec_update", "run_update", None),
     "wait": ("containers", "spec_wait", "run_wait", None),
 }
 
@@ -125,6 +126,7 @@ _GROUPS: dict[str, tuple[str, dict[str, _Entry], dict[str, str]]] = {
             "stop": _TOP["stop"],
             "top": _TOP["top"],
             "unpause": _TOP["unpause"],
+            "update": _TOP["update"],
             "wait": _TOP["wait"],
         },
         {"list": "ls", "ps": "ls", "remove": "rm"},
@@ -202,6 +204,7 @@ _SHORT = {
     "stop": "Stop one or more running containers",
     "top": "Display the running processes of a container",
     "unpause": "Unpause all processes within one or more containers",
+    "update": "Update configuration of one or more containers",
     "wait": "Block until one or more containers stop, then print their exit codes",
     "df": "Show ketch disk usage",
 }

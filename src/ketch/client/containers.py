@@ -102,6 +102,11 @@ class ContainersAPI:
     def unpause(self, ident: str) -> None:
         self.client.request("POST", f"/containers/{check_id(ident)}/unpause").read()
 
+    def update(self, ident: str, config: dict[str, Any]) -> list[str]:
+        """``POST /containers/{id}/update``; the daemon's warnings."""
+        result = self.client.post_json(f"/containers/{check_id(ident)}/update", body=config)
+        return [str(w) for w in (result or {}).get("Warnings") or []]
+
     def rename(self, ident: str, new_name: str) -> None:
         self.client.request("POST", f"/containers/{check_id(ident)}/rename",
                             params={"name": new_name}).read()

@@ -77,11 +77,29 @@ def updated_host_config(host: HostConfig, req: UpdateRequest, container_id: str)
     if req.pids_limit is not None:
         new.pids_limit = req.pids_limit
     if req.restart_policy is not None and req.restart_policy.name:
+        _check_restart_policy(req.restart_policy)
         if host.auto_remove and req.restart_policy.name != "no":
             raise _conflict("Restart policy cannot be updated because AutoRemove is "
                             "enabled for the container")
         new.restart_policy = req.restart_policy
     return new
+
+
+def _check_restart_policy(policy: RestartPolicy) -> None:
+    """moby's ``ValidateRestartPolicy``, with its messages."""
+    name, count = policy.name, policy.maximum_retry_count
+    if name in ("always", "unless-stopped", "no"):
+        if count != 0:
+            raise InvalidArgument(
+                "invalid restart policy: maximum retry count can only be used with "
+                "'on-failure'" + (" and cannot be negative" if count < 0 else ""))
+    elif name == "on-failure":
+        if count < 0:
+            raise InvalidArgument("invalid restart policy: maximum retry count cannot be "
+                                  "negative")
+    else:
+        raise InvalidArgument(f"invalid restart policy: unknown policy '{name}'; use one of "
+                              "'no', 'always', 'on-failure', or 'unless-stopped'")
 
 
 def runc_resources(host: HostConfig) -> dict[str, Any]:

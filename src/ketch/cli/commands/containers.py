@@ -460,6 +460,77 @@ def run_rm(env: Env, p: Parsed) -> int:
     return 0
 
 
+# --- update -----------------------------------------------------------------------------
+
+
+def spec_update(path: str) -> CommandSpec:
+    from ketch.cli.containeropts import mem_swap_bytes, nano_cpus
+    from ketch.sizes import ram_in_bytes
+
+    return CommandSpec(
+        path, "update [OPTIONS] CONTAINER [CONTAINER...]",
+        "Update configuration of one or more containers", min_args=1,
+        aliases=_aliases("container update", "update"),
+        flags=[
+            Flag("blkio-weight", "Block IO (relative weight), between 10 and 1000, or 0 to "
+                 "disable (default 0)", kind="int"),
+            Flag("cpu-period", "Limit CPU CFS (Completely Fair Scheduler) period", kind="int"),
+            Flag("cpu-quota", "Limit CPU CFS (Completely Fair Scheduler) quota", kind="int"),
+            Flag("cpu-shares", "CPU shares (relative weight)", short="c", kind="int"),
+            Flag("cpus", "Number of CPUs", kind="string", typename="decimal",
+                 convert=nano_cpus),
+            Flag("cpuset-cpus", "CPUs in which to allow execution (0-3, 0,1)", kind="string"),
+            Flag("cpuset-mems", "MEMs in which to allow execution (0-3, 0,1)", kind="string"),
+            Flag("memory", "Memory limit", short="m", kind="string", typename="bytes",
+                 convert=ram_in_bytes),
+            Flag("memory-reservation", "Memory soft limit", kind="string", typename="bytes",
+                 convert=ram_in_bytes),
+            Flag("memory-swap", "Swap limit equal to memory plus swap: -1 to enable unlimited "
+                 "swap", kind="string", typename="bytes", convert=mem_swap_bytes),
+            Flag("pids-limit", "Tune container pids limit (set -1 for unlimited)", kind="int"),
+            Flag("restart", "Restart policy to apply when a container exits", kind="string"),
+        ],
+    )
+
+
+#: flag destination -> the UpdateConfig field it sets
+_UPDATE_FIELDS = {
+    "blkio_weight": "BlkioWeight", "cpu_period": "CpuPeriod", "cpu_quota": "CpuQuota",
+    "cpu_shares": "CpuShares", "cpus": "NanoCpus", "cpuset_cpus": "CpusetCpus",
+    "cpuset_mems": "CpusetMems", "memory": "Memory", "memory_reservation": "MemoryReservation",
+    "memory_swap": "MemorySwap", "pids_limit": "PidsLimit",
+}
+
+
+def run_update(env: Env, p: Parsed) -> int:
+    """docker's ``runUpdate``: at least one flag; each container in turn."""
+    from ketch.cli.containeropts import OptionError, parse_restart_policy
+
+    if not p.changed:
+        raise UsageError("you must provide one or more flags when using this command")
+    config = {field: p[dest] for dest, field in _UPDATE_FIELDS.items() if dest in p.changed}
+    if "restart" in p.changed:
+        try:
+            config["RestartPolicy"] = parse_restart_policy(p["restart"])
+        except OptionError as exc:
+            raise UsageError(str(exc)) from None
+    warnings: list[str] = []
+
+    def update(name: str) -> None:
+        warnings.extend(env.client.containers.update(name, config))
+
+    results = [_attempt(update, name) for name in p.args]
+    names_ok = [name for name, exc in zip(p.args, results, strict=True) if exc is None]
+    for name in names_ok:
+        env.out(f"{name}\n")
+    if warnings:
+        env.out("\n".join(warnings) + "\n")
+    errors = [error_text(exc) for exc in results if exc is not None]
+    if errors:
+        raise UsageError("\n".join(errors))
+    return 0
+
+
 # --- rename -----------------------------------------------------------------------------
 
 
