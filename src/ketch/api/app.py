@@ -16,6 +16,7 @@ from ketch.api import (
     execs,
     images,
     networks,
+    stats,
     system,
     volumes,
 )
@@ -27,7 +28,7 @@ from ketch.system import ENGINE_VERSION
 
 VERSION_PREFIX = r"/v{version:[0-9]+\.[0-9]+}"
 ROUTE_MODULES = (system, images, containers, execs, distribution, networks, build, commit,
-                 volumes, archive)
+                 volumes, archive, stats)
 
 
 @web.middleware
