@@ -195,3 +195,34 @@ def test_memory_limit_capped_at_host_memory(tmp_path: Path) -> None:
     assert body["stats"]["total_inactive_file"] == 1024 and body["stats"]["rss"] == 0
     # Go encodes the map with its keys sorted
     assert list(body["stats"]) == sorted(body["stats"]) and len(body["stats"]) == 32
+
+
+def test_ketch_stats_prints_docker_stats_table(engine: Any) -> None:
+    """``ketch stats --no-stream`` and ``docker stats --no-stream``: same columns
+    and, for the numbers that cannot move between two samples, the same values."""
+    from cli.runner import Runner
+
+    docker(engine.env, "run", "-d", "--name", "kstats", "--memory", "32m", "busybox",
+           "sleep", "120").ok()
+    try:
+        runner = Runner(engine.env)
+        fmt = "{{.Name}} {{.ID}} {{.PIDs}} {{.MemUsage}}"
+        ours, theirs = (runner.ketch(*args) for args in (
+            ["stats", "--no-stream", "--format", fmt, "kstats"],
+            ["container", "stats", "--no-stream", "kstats"]))
+        reference = runner.docker("stats", "--no-stream", "--format", fmt, "kstats")
+        assert ours.returncode == 0, ours.describe()
+        name, ident, pids, usage = ours.stdout.split(" ", 3)
+        assert (name, pids) == ("kstats", "1")
+        assert reference.stdout.startswith(f"kstats {ident} 1 ")
+        assert re.fullmatch(r"\d+(\.\d+)?[KM]iB / 32MiB\n", usage), usage
+        docker_table = runner.docker("stats", "--no-stream", "kstats").stdout
+        # column widths follow the values, which move between samples
+        assert theirs.stdout.splitlines()[0].split() == docker_table.splitlines()[0].split()
+        assert theirs.stdout.splitlines()[1].split()[:2] == \
+            docker_table.splitlines()[1].split()[:2]  # ID and name
+        missing = runner.ketch("stats", "--no-stream", "nosuch")
+        assert missing.returncode == 1
+        assert "No such container: nosuch" in missing.stderr
+    finally:
+        docker(engine.env, "rm", "-f", "kstats")

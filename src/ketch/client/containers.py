@@ -102,6 +102,13 @@ class ContainersAPI:
     def unpause(self, ident: str) -> None:
         self.client.request("POST", f"/containers/{check_id(ident)}/unpause").read()
 
+    def stats(self, ident: str) -> dict[str, Any]:
+        """One ``GET /containers/{id}/stats?stream=0`` object (takes a second:
+        the daemon samples twice, for the CPU delta)."""
+        result: dict[str, Any] = self.client.get_json(
+            f"/containers/{check_id(ident)}/stats", params={"stream": "0"})
+        return result
+
     def update(self, ident: str, config: dict[str, Any]) -> list[str]:
         """``POST /containers/{id}/update``; the daemon's warnings."""
         result = self.client.post_json(f"/containers/{check_id(ident)}/update", body=config)
