@@ -15,7 +15,7 @@ from ketch.api.params import query_bool, query_filters, query_int, query_str
 from ketch.api.stdio import parse_detach_keys, pump
 from ketch.api.streams import json_response
 from ketch.api.volumes import mount_point_json
-from ketch.containers.model import Container, CreateRequest
+from ketch.containers.model import Container, CreateRequest, Health
 from ketch.containers.networking import ContainerNetworking
 from ketch.containers.ps import status_text
 from ketch.containers.update import UpdateRequest
@@ -35,6 +35,13 @@ def _network_mode(container: Container) -> str:
     return container.host_config.network_mode or "default"
 
 
+def _health_json(health: Health) -> dict[str, Any]:
+    """``State.Health``: Docker always shows the Log as a list."""
+    return {"Status": health.status, "FailingStreak": health.failing_streak, "Log": [
+        {"Start": format_ns(r.start_ns), "End": format_ns(r.end_ns), "ExitCode": r.exit_code,
+         "Output": r.output} for r in health.log]}
+
+
 def container_inspect(request: web.Request, container: Container) -> dict[str, Any]:
     services = request.app[SERVICES]
     state = container.state
@@ -48,6 +55,7 @@ def container_inspect(request: web.Request, container: Container) -> dict[str, A
             "OOMKilled": state.oom_killed, "Dead": state.status == "dead", "Pid": state.pid,
             "ExitCode": state.exit_code, "Error": state.error,
             "StartedAt": _time(state.started_at_ns), "FinishedAt": _time(state.finished_at_ns),
+            **({"Health": _health_json(state.health)} if state.health is not None else {}),
         },
         "Image": container.image_id, "ResolvConfPath": container.resolv_conf_path,
         "HostnamePath": container.hostname_path, "HostsPath": container.hosts_path,

@@ -178,6 +178,27 @@ class CreateRequest(ContainerConfig):
         return ContainerConfig(**fields)
 
 
+class HealthResult(msgspec.Struct, rename="pascal"):
+    """One run of a healthcheck probe (an entry of ``State.Health.Log``)."""
+
+    start_ns: int
+    end_ns: int
+    exit_code: int
+    output: str
+
+
+class Health(msgspec.Struct, rename="pascal"):
+    """``State.Health``: present once a container with a healthcheck has started.
+
+    Kept in the record (best effort, as Docker does) so a restarted daemon
+    and a stopped container still show the last results."""
+
+    status: Literal["starting", "healthy", "unhealthy"] = "starting"
+    failing_streak: int = 0
+    #: the last few results, oldest first
+    log: list[HealthResult] = msgspec.field(default_factory=list)
+
+
 class ContainerState(msgspec.Struct, rename="pascal"):
     status: Status = "created"
     pid: int = 0
@@ -193,6 +214,8 @@ class ContainerState(msgspec.Struct, rename="pascal"):
     manually_stopped: bool = False
     #: seconds the restart policy waited last time (its backoff)
     restart_delay: float = 0.0
+    #: the healthcheck's state; None if the container never ran one
+    health: Health | None = None
 
     @property
     def running(self) -> bool:

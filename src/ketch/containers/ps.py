@@ -20,6 +20,21 @@ FILTER_KEYS = frozenset({
 })
 STATUSES = frozenset({"created", "restarting", "running", "removing", "paused", "exited",
                       "dead"})
+HEALTH_STATUSES = ("none", "starting", "healthy", "unhealthy")
+
+
+def health_status(container: Container) -> str:
+    """What the ``health`` filter matches: ``none`` for a container that never
+    ran a healthcheck, else its last status (kept after it stopped)."""
+    health = container.state.health
+    return "none" if health is None else health.status
+
+
+def _health_suffix(container: Container) -> str:
+    health = container.state.health
+    if health is None:
+        return ""
+    return " (health: starting)" if health.status == "starting" else f" ({health.status})"
 
 
 def status_text(container: Container, now_ns: int | None = None) -> str:
@@ -28,7 +43,7 @@ def status_text(container: Container, now_ns: int | None = None) -> str:
     if state.removal_in_progress:
         return "Removal In Progress"
     if state.status == "running":
-        return f"Up {human_duration((now - state.started_at_ns) / 1e9)}"
+        return f"Up {human_duration((now - state.started_at_ns) / 1e9)}{_health_suffix(container)}"
     if state.status == "paused":
         return f"Up {human_duration((now - state.started_at_ns) / 1e9)} (Paused)"
     if state.status == "restarting":
@@ -68,6 +83,11 @@ class ContainerFilter:
         for value in filters.get("status", []):
             if value not in STATUSES:
                 raise InvalidArgument(f"invalid filter 'status={value}'")
+        for value in filters.get("health", []):
+            if value not in HEALTH_STATUSES:
+                raise InvalidArgument(
+                    f"invalid filter 'health={value}': invalid value for health ({value}): "
+                    f"must be one of {', '.join(HEALTH_STATUSES)}")
         for value in filters.get("exited", []):
             if not value.lstrip("-").isdigit():
                 raise InvalidArgument(f"invalid filter 'exited={value}'")
@@ -104,7 +124,7 @@ class ContainerFilter:
             return False
         if f.get("ancestor") and container.image_id not in self.ancestors:
             return False
-        if f.get("health") and "none" not in f["health"]:
+        if f.get("health") and health_status(container) not in f["health"]:
             return False
         if f.get("network") and not _on_network(container, f["network"]):
             return False

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ketch.containers.bundle import BundleBuilder
+from ketch.containers.health import HealthMonitor, validate_healthcheck
 from ketch.containers.merge import command_of, merge_image_config
 from ketch.containers.model import (
     Container,
@@ -148,6 +149,7 @@ class ContainerService:
         #: start_after_recovery() once the networks are back: (ID, whether it died
         #: while the daemon was down, and so restarts as after any other exit)
         self._restart_after_recovery: list[tuple[str, bool]] = []
+        self.health = HealthMonitor(self)
         images.users = self
 
     # -- lookup -------------------------------------------------------------------
@@ -191,6 +193,7 @@ class ContainerService:
             raise InvalidArgument("config cannot be empty in order to create a container")
         host_config = request.host_config or HostConfig()
         _validate_host_config(host_config)
+        validate_healthcheck(request.healthcheck)
         if host_config.log_config.type in ("", "k8s-file", "local"):
             # Clients (docker-py's run()) read logs only from drivers they know.
             host_config.log_config.type = "json-file"
@@ -287,6 +290,7 @@ class ContainerService:
         state = container.state
         state.status, state.pid, state.exit_code, state.error = "running", pid, 0, ""
         state.started_at_ns, state.oom_killed = time.time_ns(), False
+        self.health.on_start(container)
         self._save(container)
         self.emit(container, "start")
         self._monitor(container.id)
@@ -339,6 +343,7 @@ class ContainerService:
             # The exit file's clock is coarse: never finish before starting.
             state.finished_at_ns = max(exit_info.finished_at_ns or time.time_ns(),
                                        state.started_at_ns)
+            self.health.on_stop(container)
             self._save(container)
             if exit_info.oom_killed:
                 self.emit(container, "oom")
@@ -477,6 +482,7 @@ class ContainerService:
                 raise Conflict(f"container {container.id} is not running")
             await self.runtime.pause(container.id)
             container.state.status = "paused"
+            self.health.on_stop(container)
             self._save(container)
         self.emit(container, "pause")
 
@@ -509,6 +515,7 @@ class ContainerService:
                 raise Conflict(f"Container {container.id} is not paused")
             await self.runtime.unpause(container.id)
             container.state.status = "running"
+            self.health.on_unpause(container)
             self._save(container)
         self.emit(container, "unpause")
 
@@ -758,6 +765,7 @@ class ContainerService:
             log.info("re-adopted container %s (pid %d)", container.short_id, state.pid)
             alive.append(container.id)
             self._monitor(container.id)
+            self.health.on_recover(container)
         await self.volumes.reconcile(self.table.all())
         return alive
 
@@ -879,6 +887,7 @@ class ContainerService:
 
     async def close(self) -> None:
         """Stop watching (containers keep running: they outlive the daemon)."""
+        await self.health.close()
         for task in list(self._monitors.values()):
             task.cancel()
         for task in list(self._monitors.values()):
