@@ -131,3 +131,49 @@ def test_compose_builds_through_the_build_api(engine: Engine, tmp_path: Path) ->
     finally:
         compose("down", "--rmi", "all")
     assert docker(engine.env, "image", "inspect", "kcomp/app:1").returncode != 0
+
+
+HEALTH_PROJECT = """\
+version: "2.4"
+services:
+  db:
+    image: busybox
+    command: sh -c "sleep 2; touch /ready; sleep 60"
+    healthcheck:
+      test: ["CMD", "test", "-f", "/ready"]
+      interval: 1s
+      retries: 10
+  app:
+    image: busybox
+    command: echo app-started-after-db
+    depends_on:
+      db:
+        condition: service_healthy
+"""
+
+
+def test_compose_waits_for_a_healthy_service(engine: Engine, tmp_path: Path) -> None:
+    """``depends_on: condition: service_healthy`` (compose sends null healthcheck
+    fields, which Docker reads as zero): app starts only once db is healthy."""
+    assert COMPOSE is not None
+    (tmp_path / "docker-compose.yml").write_text(HEALTH_PROJECT)
+    env = dict(os.environ, **engine.env, COMPOSE_PROJECT_NAME="khealth")
+
+    def compose(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([COMPOSE, *args], cwd=tmp_path, env=env, capture_output=True,
+                              text=True, timeout=120)
+
+    try:
+        started = time.monotonic()
+        up = compose("up", "-d")
+        assert up.returncode == 0, up.stderr
+        assert time.monotonic() - started >= 2  # it waited for /ready
+        ps = compose("ps").stdout
+        assert "Up (healthy)" in ps, ps
+        deadline = time.monotonic() + 10
+        while "app-started-after-db" not in (logs := compose("logs", "app").stdout):
+            assert time.monotonic() < deadline, logs
+            time.sleep(0.2)
+    finally:
+        down = compose("down")
+    assert down.returncode == 0, down.stderr

@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from ketch.api.gojson import GoDecoder
 from ketch.api.keys import SERVICES
 from ketch.api.params import query_bool, query_str
 from ketch.api.streams import byte_stream, json_response
@@ -24,7 +25,7 @@ from ketch.containers.commit import CommitOptions, ContainerFiles, change_json_p
 from ketch.containers.model import ContainerConfig, CreateRequest
 from ketch.errors import InvalidArgument
 
-_config_decoder = msgspec.json.Decoder(CreateRequest)
+_config_decoder = GoDecoder(CreateRequest)
 #: Config's JSON names, lower-cased: Go matches body keys to fields without case.
 _CONFIG_KEYS = frozenset(f.encode_name.lower() for f in msgspec.structs.fields(ContainerConfig))
 

@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from ketch.api.gojson import GoDecoder
 from ketch.api.hijack import MULTIPLEXED, RAW, STDERR, STDOUT, frame, hijack
 from ketch.api.keys import SERVICES
 from ketch.api.params import query_bool, query_filters, query_int, query_str
@@ -23,8 +24,8 @@ from ketch.errors import InvalidArgument
 from ketch.timeutil import format_ns, format_ns_fixed, parse_timestamp_ns
 
 ZERO_TIME = "0001-01-01T00:00:00Z"
-_create_decoder = msgspec.json.Decoder(CreateRequest)
-_update_decoder = msgspec.json.Decoder(UpdateRequest)
+_create_decoder = GoDecoder(CreateRequest)
+_update_decoder = GoDecoder(UpdateRequest)
 
 
 def _time(ns: int) -> str:

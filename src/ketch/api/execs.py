@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from ketch.api.gojson import GoDecoder
 from ketch.api.hijack import MULTIPLEXED, RAW, STDOUT, frame, hijack
 from ketch.api.keys import SERVICES
 from ketch.api.params import query_int
@@ -18,11 +19,11 @@ from ketch.containers.execs import ExecCreateRequest, ExecStartRequest
 from ketch.errors import InvalidArgument, KetchError
 
 EXIT_RECORD_TIMEOUT = 10.0
-_create_decoder = msgspec.json.Decoder(ExecCreateRequest)
-_start_decoder = msgspec.json.Decoder(ExecStartRequest)
+_create_decoder = GoDecoder(ExecCreateRequest)
+_start_decoder = GoDecoder(ExecStartRequest)
 
 
-def _decode(decoder: msgspec.json.Decoder[Any], body: bytes) -> Any:
+def _decode(decoder: GoDecoder[Any], body: bytes) -> Any:
     try:
         return decoder.decode(body or b"{}")
     except msgspec.ValidationError as exc:

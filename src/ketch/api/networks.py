@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import msgspec
 from aiohttp import web
 
+from ketch.api.gojson import GoDecoder
 from ketch.api.params import query_filters, query_str
 from ketch.api.streams import json_response
 from ketch.api.version import at_least
@@ -68,9 +69,9 @@ class NetworkAttacher(Protocol):
 NETWORKS = web.AppKey("networks", NetworkService)
 ATTACHER = web.AppKey("network_attacher", NetworkAttacher)
 
-_create_decoder = msgspec.json.Decoder(NetworkCreate)
-_connect_decoder = msgspec.json.Decoder(ConnectRequest)
-_disconnect_decoder = msgspec.json.Decoder(DisconnectRequest)
+_create_decoder = GoDecoder(NetworkCreate)
+_connect_decoder = GoDecoder(ConnectRequest)
+_disconnect_decoder = GoDecoder(DisconnectRequest)
 
 _BOOL_WORDS = {"1": True, "t": True, "true": True, "0": False, "f": False, "false": False}
 
@@ -79,7 +80,7 @@ def _service(request: web.Request) -> NetworkService:
     return request.app[NETWORKS]
 
 
-async def _decode(request: web.Request, decoder: msgspec.json.Decoder[Any], empty: Any,
+async def _decode(request: web.Request, decoder: GoDecoder[Any], empty: Any,
                   what: str) -> Any:
     body = await request.read()
     if not body.strip():

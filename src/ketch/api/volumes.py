@@ -20,6 +20,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from ketch.api.gojson import GoDecoder
 from ketch.api.params import query_bool, query_filters
 from ketch.api.streams import json_response
 from ketch.api.version import at_least
@@ -43,7 +44,7 @@ class CreateRequest(msgspec.Struct, rename="pascal"):
     cluster_volume_spec: dict[str, Any] | None = None
 
 
-_create_decoder = msgspec.json.Decoder(CreateRequest)
+_create_decoder = GoDecoder(CreateRequest)
 
 
 def _go_map(value: dict[str, str] | None) -> dict[str, str] | None:
