@@ -118,3 +118,30 @@ def test_ketch_update_prints_what_docker_prints(engine: Engine) -> None:
         assert_same(*runner.both(*args))
     assert _host(engine, "upd", "{{.HostConfig.RestartPolicy.Name}} {{.HostConfig.NanoCpus}}") \
         == "unless-stopped 500000000"
+
+
+@pytest.mark.refdocker
+def test_swap_defaults_and_checks_at_create_are_dockers(
+        engine: Engine, refdocker: Engine, offline_images: OfflineImages) -> None:
+    """``--memory`` alone gets as much swap again (moby's adaptContainerSettings),
+    applied to the cgroup; swap below memory, or without memory, is refused."""
+    reference = _with_busybox(refdocker, offline_images)
+
+    def outcome(target: Engine) -> list[tuple[int, str]]:
+        made = docker(target.env, "create", "--network", "none", "--memory", "64m",
+                      "busybox", "true").ok().stdout.strip()
+        try:
+            swap = _host(target, made, "{{.HostConfig.MemorySwap}}")
+        finally:
+            docker(target.env, "rm", made).ok()
+        refused = [docker(target.env, "create", "--network", "none", *flags, "busybox", "true")
+                   for flags in (["--memory", "64m", "--memory-swap", "32m"],
+                                 ["--memory-swap", "64m"])]
+        return [(0, swap)] + [(r.returncode, r.stderr) for r in refused]
+
+    assert outcome(engine) == outcome(reference)
+    docker(engine.env, "run", "-d", "--name", "upd", "--memory", "64m", "busybox",
+           "sleep", "300").ok()
+    swap_limit = docker(engine.env, "exec", "upd", "cat",
+                        "/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").ok().stdout
+    assert int(swap_limit) == 128 * MIB

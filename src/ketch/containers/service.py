@@ -193,6 +193,9 @@ class ContainerService:
             raise InvalidArgument("config cannot be empty in order to create a container")
         host_config = request.host_config or HostConfig()
         _validate_host_config(host_config)
+        if host_config.memory > 0 and host_config.memory_swap == 0:
+            # moby's adaptContainerSettings: as much swap again as memory
+            host_config.memory_swap = host_config.memory * 2
         validate_healthcheck(request.healthcheck)
         if host_config.log_config.type in ("", "k8s-file", "local"):
             # Clients (docker-py's run()) read logs only from drivers they know.
@@ -956,5 +959,11 @@ def _validate_host_config(host: HostConfig) -> None:
             raise InvalidArgument(f"HostConfig.{wire}: invalid value {value}: must be >= 0")
     if 0 < host.memory < 6 * 1024 * 1024:
         raise InvalidArgument("Minimum memory limit allowed is 6MB")
+    if host.memory > 0 and 0 < host.memory_swap < host.memory:
+        raise InvalidArgument(
+            "Minimum memoryswap limit should be larger than memory limit, see usage")
+    if host.memory == 0 and host.memory_swap > 0:
+        raise InvalidArgument(
+            "You should always set the Memory limit when using Memoryswap limit, see usage")
     if host.console_size is not None and len(host.console_size) != 2:
         raise InvalidArgument("HostConfig.ConsoleSize: expected [height, width]")
