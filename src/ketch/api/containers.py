@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from ketch.api.gojson import GoDecoder
+from ketch.api.gojson import GoDecoder, read_body
 from ketch.api.hijack import MULTIPLEXED, RAW, STDERR, STDOUT, frame, hijack
 from ketch.api.keys import SERVICES
 from ketch.api.params import query_bool, query_filters, query_int, query_str
@@ -178,13 +178,7 @@ async def pause_container(request: web.Request) -> web.Response:
 
 
 async def update_container(request: web.Request) -> web.Response:
-    body = await request.read()
-    try:
-        update = _update_decoder.decode(body) if body.strip() else UpdateRequest()
-    except msgspec.ValidationError as exc:
-        raise InvalidArgument(f"invalid update request: {exc}") from None
-    except msgspec.DecodeError as exc:
-        raise InvalidArgument(f"invalid JSON: {exc}") from None
+    update = await read_body(request, _update_decoder, UpdateRequest(), "update request")
     await request.app[SERVICES].containers.update(request.match_info["id"], update)
     return json_response({"Warnings": []})
 

@@ -13,6 +13,9 @@ from __future__ import annotations
 from typing import Any, Generic, TypeVar
 
 import msgspec
+from aiohttp import web
+
+from ketch.errors import InvalidArgument
 
 T = TypeVar("T")
 
@@ -33,6 +36,20 @@ class GoDecoder(Generic[T]):
         return msgspec.convert(_without_nulls(msgspec.json.decode(body)), self._type)
 
 
+async def read_body(request: web.Request, decoder: GoDecoder[T], empty: T, what: str) -> T:
+    """The request's JSON body as ``T`` (``empty`` for no body); a 400 naming
+    *what* for a body that does not fit, or for one that is not JSON."""
+    body = await request.read()
+    if not body.strip():
+        return empty
+    try:
+        return decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        raise InvalidArgument(f"invalid {what}: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise InvalidArgument(f"invalid JSON: {exc}") from None
+
+
 def _without_nulls(value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _without_nulls(v) for k, v in value.items() if v is not None}
@@ -41,4 +58,4 @@ def _without_nulls(value: Any) -> Any:
     return value
 
 
-__all__ = ["GoDecoder"]
+__all__ = ["GoDecoder", "read_body"]

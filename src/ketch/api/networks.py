@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import msgspec
 from aiohttp import web
 
-from ketch.api.gojson import GoDecoder
+from ketch.api.gojson import GoDecoder, read_body
 from ketch.api.params import query_filters, query_str
 from ketch.api.streams import json_response
 from ketch.api.version import at_least
@@ -80,19 +80,6 @@ def _service(request: web.Request) -> NetworkService:
     return request.app[NETWORKS]
 
 
-async def _decode(request: web.Request, decoder: GoDecoder[Any], empty: Any,
-                  what: str) -> Any:
-    body = await request.read()
-    if not body.strip():
-        return empty
-    try:
-        return decoder.decode(body)
-    except msgspec.ValidationError as exc:
-        raise InvalidArgument(f"invalid {what}: {exc}") from None
-    except msgspec.DecodeError as exc:
-        raise InvalidArgument(f"invalid JSON: {exc}") from None
-
-
 async def list_networks(request: web.Request) -> web.Response:
     service = _service(request)
     networks = service.list_networks(query_filters(request))
@@ -116,7 +103,7 @@ async def inspect_network(request: web.Request) -> web.Response:
 
 
 async def create_network(request: web.Request) -> web.Response:
-    create = await _decode(request, _create_decoder, NetworkCreate(), "network configuration")
+    create = await read_body(request, _create_decoder, NetworkCreate(), "network configuration")
     if not at_least(request["api_version"], "1.48"):
         create.enable_ipv4 = None
     network_id, warning = await _service(request).create(create)
@@ -141,7 +128,7 @@ def _attacher(request: web.Request) -> NetworkAttacher:
 
 
 async def connect_network(request: web.Request) -> web.Response:
-    body = await _decode(request, _connect_decoder, ConnectRequest(), "connect request")
+    body = await read_body(request, _connect_decoder, ConnectRequest(), "connect request")
     network = _service(request).get(request.match_info["id"])
     await _attacher(request).connect_network(body.container, network.id,
                                              body.endpoint_config or EndpointConfig())
@@ -149,7 +136,7 @@ async def connect_network(request: web.Request) -> web.Response:
 
 
 async def disconnect_network(request: web.Request) -> web.Response:
-    body = await _decode(request, _disconnect_decoder, DisconnectRequest(),
+    body = await read_body(request, _disconnect_decoder, DisconnectRequest(),
                          "disconnect request")
     network = _service(request).get(request.match_info["id"])
     await _attacher(request).disconnect_network(body.container, network.id, body.force)

@@ -20,12 +20,12 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from ketch.api.gojson import GoDecoder
+from ketch.api.gojson import GoDecoder, read_body
 from ketch.api.params import query_bool, query_filters
 from ketch.api.streams import json_response
 from ketch.api.version import at_least
 from ketch.containers.mounts import MountPoint
-from ketch.errors import InvalidArgument, Unavailable
+from ketch.errors import Unavailable
 from ketch.volumes.service import Volume, VolumeService, VolumeUsage
 
 VOLUMES = web.AppKey("volumes", VolumeService)
@@ -92,13 +92,8 @@ def _service(request: web.Request) -> VolumeService:
 
 
 async def create_volume(request: web.Request) -> web.Response:
-    body = await request.read()
-    try:
-        create = _create_decoder.decode(body) if body.strip() else CreateRequest()
-    except msgspec.ValidationError as exc:
-        raise InvalidArgument(f"invalid volume configuration: {exc}") from None
-    except msgspec.DecodeError as exc:
-        raise InvalidArgument(f"invalid JSON: {exc}") from None
+    create = await read_body(request, _create_decoder, CreateRequest(),
+                             "volume configuration")
     if create.cluster_volume_spec is not None and at_least(request["api_version"], "1.42"):
         raise Unavailable(NOT_A_MANAGER)
     volume = await _service(request).create(create.name, create.driver, create.driver_opts,
