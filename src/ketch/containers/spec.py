@@ -370,6 +370,14 @@ def _host_devices(top: str = "/dev") -> Iterator[dict[str, Any]]:
             }
 
 
+def cfs_period_quota(nano_cpus: int, period: int, quota: int) -> tuple[int, int]:
+    """The CFS period and quota for the limits (``--cpus`` becomes a quota
+    of a 100 ms period, as Docker sets it)."""
+    if nano_cpus:
+        return 100_000, nano_cpus * 100_000 // 1_000_000_000
+    return period, quota
+
+
 def _resources(inp: SpecInput) -> dict[str, Any]:
     r = inp.resources
     memory: dict[str, Any] = {}
@@ -383,10 +391,7 @@ def _resources(inp: SpecInput) -> dict[str, Any]:
         memory["swappiness"] = r.memory_swappiness
     memory["disableOOMKiller"] = r.oom_kill_disable
     cpu: dict[str, Any] = {"shares": r.cpu_shares}
-    period, quota = r.cpu_period, r.cpu_quota
-    if r.nano_cpus:
-        period = 100_000
-        quota = r.nano_cpus * period // 1_000_000_000
+    period, quota = cfs_period_quota(r.nano_cpus, r.cpu_period, r.cpu_quota)
     if quota:
         cpu["quota"] = quota
     if period:

@@ -17,6 +17,7 @@ from typing import Any
 import msgspec
 
 from ketch.containers.model import HostConfig, RestartPolicy
+from ketch.containers.spec import cfs_period_quota
 from ketch.errors import Conflict, InvalidArgument
 
 #: moby's minimum for a memory limit
@@ -108,10 +109,7 @@ def runc_resources(host: HostConfig) -> dict[str, Any]:
     memory = {key: value for key, value in (
         ("limit", host.memory), ("reservation", host.memory_reservation),
         ("swap", host.memory_swap)) if value}
-    period, quota = host.cpu_period, host.cpu_quota
-    if host.nano_cpus:
-        period = 100_000
-        quota = host.nano_cpus * period // 1_000_000_000
+    period, quota = cfs_period_quota(host.nano_cpus, host.cpu_period, host.cpu_quota)
     cpu = {key: value for key, value in (
         ("shares", host.cpu_shares), ("quota", quota), ("period", period),
         ("cpus", host.cpuset_cpus), ("mems", host.cpuset_mems)) if value}
